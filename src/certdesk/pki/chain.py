@@ -1,0 +1,204 @@
+"""Chains: finding each certificate's issuer by signature, up to a root.
+
+Issuers are looked up by subject name and then proven by signature, so two CA
+certificates with the same name (a re-keyed or cross-signed CA) are told apart.
+Roots from a trust store (the Mozilla bundle) can complete a chain that the
+administrator's files leave short.
+"""
+
+import datetime as dt
+import enum
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509 import verification
+
+from certdesk.pki.certificates import (
+    CertificateFacts,
+    Role,
+    Signature,
+    check_signature,
+    is_self_signed,
+)
+
+# Real chains are at most four or five certificates; a bound stops loops made
+# by certificates that sign each other.
+MAX_DEPTH = 8
+
+
+class ChainStatus(enum.StrEnum):
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    SELF_SIGNED = "self-signed"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A certificate together with the facts already read from it."""
+
+    cert: x509.Certificate
+    facts: CertificateFacts
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The issuers of a certificate, nearest first, and what is known of them."""
+
+    issuers: tuple[Candidate, ...]
+    status: ChainStatus
+    missing: str | None = None
+    from_trust_store: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+class CertificateIndex:
+    """CA certificates by subject, for issuer lookups in constant time."""
+
+    def __init__(self, members: Iterable[Candidate] = ()) -> None:
+        self._by_subject: dict[bytes, list[Candidate]] = defaultdict(list)
+        self._fingerprints: set[str] = set()
+        for member in members:
+            self.add(member)
+
+    def add(self, member: Candidate) -> None:
+        if member.facts.fingerprint_sha256 in self._fingerprints:
+            return
+        self._fingerprints.add(member.facts.fingerprint_sha256)
+        self._by_subject[member.cert.subject.public_bytes()].append(member)
+
+    def issuers_named(self, name: x509.Name) -> list[Candidate]:
+        return self._by_subject.get(name.public_bytes(), [])
+
+    def __len__(self) -> int:
+        return len(self._fingerprints)
+
+
+def build_chain(
+    leaf: Candidate, pool: CertificateIndex, trust_roots: CertificateIndex
+) -> Chain:
+    """Follow issuers from `leaf` through `pool`, then `trust_roots`."""
+    if leaf.facts.self_issued and is_self_signed(leaf.cert, leaf.facts):
+        return Chain((), ChainStatus.SELF_SIGNED)
+
+    issuers: list[Candidate] = []
+    from_store: list[str] = []
+    notes: list[str] = []
+    seen = {leaf.facts.fingerprint_sha256}
+    current = leaf
+    for _ in range(MAX_DEPTH):
+        found, verdict = _find_issuer(current, pool, seen)
+        if found is None:
+            found, verdict = _find_issuer(current, trust_roots, seen)
+            if found is not None:
+                from_store.append(found.facts.fingerprint_sha256)
+                notes.append(
+                    f"root {found.facts.display_name!r} completed from the Mozilla "
+                    "root store"
+                )
+        if found is None:
+            return Chain(
+                tuple(issuers),
+                ChainStatus.INCOMPLETE,
+                missing=current.facts.issuer,
+                from_trust_store=tuple(from_store),
+                notes=tuple(notes),
+            )
+        if verdict is Signature.UNCHECKABLE:
+            notes.append(
+                f"signature of {current.facts.display_name!r} uses an obsolete "
+                "algorithm and cannot be checked; linked by name and key id"
+            )
+        issuers.append(found)
+        seen.add(found.facts.fingerprint_sha256)
+        if found.facts.role is Role.ROOT:
+            return Chain(
+                tuple(issuers),
+                ChainStatus.COMPLETE,
+                from_trust_store=tuple(from_store),
+                notes=tuple(notes),
+                problem=_verify_problem(leaf, issuers),
+            )
+        current = found
+
+    return Chain(
+        tuple(issuers),
+        ChainStatus.INCOMPLETE,
+        missing=current.facts.issuer,
+        notes=(*notes, f"chain longer than {MAX_DEPTH} certificates"),
+    )
+
+
+def _find_issuer(
+    child: Candidate, index: CertificateIndex, seen: set[str]
+) -> tuple[Candidate | None, Signature]:
+    """The best issuer of `child` in `index`: proven by signature first."""
+    candidates = [
+        c
+        for c in index.issuers_named(child.cert.issuer)
+        if c.facts.fingerprint_sha256 not in seen
+    ]
+    # A matching key identifier is the strongest hint; newer CAs before older.
+    aki = child.facts.authority_key_id
+    candidates.sort(
+        key=lambda c: (
+            aki is not None and c.facts.subject_key_id == aki,
+            c.facts.not_after,
+        ),
+        reverse=True,
+    )
+    fallback: Candidate | None = None
+    for candidate in candidates:
+        verdict = check_signature(child.cert, candidate.cert)
+        if verdict is Signature.VALID:
+            return candidate, verdict
+        key_id_fits = aki is None or candidate.facts.subject_key_id in (None, aki)
+        if verdict is Signature.UNCHECKABLE and fallback is None and key_id_fits:
+            fallback = candidate
+    if fallback is not None:
+        return fallback, Signature.UNCHECKABLE
+    return None, Signature.INVALID
+
+
+def _verify_problem(leaf: Candidate, issuers: list[Candidate]) -> str | None:
+    """Why a TLS client would refuse this complete chain, or None.
+
+    Checked at a moment inside every certificate's validity, so the verdict is
+    about structure (CA flags, key usage, name constraints) and stays true;
+    expiry is reported separately from the dates.
+    """
+    if leaf.facts.role is not Role.SERVER:
+        return None
+    if not leaf.facts.dns_names and not leaf.facts.ip_addresses:
+        return None
+    members = [leaf, *issuers]
+    moment = max(m.facts.not_before for m in members)
+    if moment > min(m.facts.not_after for m in members):
+        return "the validity periods of the chain's certificates do not overlap"
+
+    subject: x509.verification.Subject
+    if leaf.facts.dns_names:
+        first = leaf.facts.dns_names[0]
+        # A wildcard is checked through a name it covers.
+        host = "host" + first[1:] if first.startswith("*.") else first
+        subject = x509.DNSName(host)
+    else:
+        subject = x509.IPAddress(ipaddress.ip_address(leaf.facts.ip_addresses[0]))
+
+    root = issuers[-1].cert
+    try:
+        verifier = (
+            verification.PolicyBuilder()
+            .store(verification.Store([root]))
+            .time(moment + dt.timedelta(seconds=1))
+            .build_server_verifier(subject)
+        )
+        verifier.verify(leaf.cert, [i.cert for i in issuers[:-1]])
+    except verification.VerificationError as exc:
+        return str(exc)
+    except (ValueError, TypeError) as exc:
+        return f"cannot be verified: {exc}"
+    return None

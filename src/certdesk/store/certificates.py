@@ -1,0 +1,107 @@
+"""Stored certificates and the links that make up their chains."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from certdesk.errors import Ambiguous, NotFound
+from certdesk.store import schema
+
+Row = schema.Certificate
+
+
+def get_certificate(session: Session, ref: str) -> Row:
+    """By id, full SHA-256 fingerprint, or friendly name when that is unique."""
+    ref = ref.strip()
+    if ref.isdigit():
+        row = session.get(Row, int(ref))
+        if row is not None:
+            return row
+    if len(ref) == 64:
+        row = session.scalar(select(Row).where(Row.fingerprint_sha256 == ref.lower()))
+        if row is not None:
+            return row
+    named = session.scalars(select(Row).where(Row.name == ref)).all()
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise Ambiguous("certificate", ref, [r.id for r in named])
+    raise NotFound("certificate", ref)
+
+
+def by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Row]:
+    wanted = list(set(fingerprints))
+    found: dict[str, Row] = {}
+    # Chunked: SQLite limits the number of bound parameters per statement.
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in session.scalars(
+            select(Row).where(Row.fingerprint_sha256.in_(chunk))
+        ):
+            found[row.fingerprint_sha256] = row
+    return found
+
+
+def list_certificates(session: Session, roles: Sequence[str] = ()) -> list[Row]:
+    query = select(Row).order_by(Row.id)
+    if roles:
+        query = query.where(Row.role.in_(roles))
+    return list(session.scalars(query))
+
+
+def with_spki(session: Session, spki: str) -> list[Row]:
+    return list(session.scalars(select(Row).where(Row.spki_sha256 == spki)))
+
+
+def issuer_rows(session: Session) -> list[Row]:
+    """Every stored CA certificate: the pool in which chains are looked up."""
+    return list_certificates(session, roles=("intermediate", "root"))
+
+
+def incomplete(session: Session) -> list[Row]:
+    return list(session.scalars(select(Row).where(Row.chain_status == "incomplete")))
+
+
+def chain_of(session: Session, certificate_id: int) -> list[Row]:
+    """The issuers of a certificate, nearest first."""
+    return chains_of(session, [certificate_id]).get(certificate_id, [])
+
+
+def chains_of(session: Session, ids: Sequence[int]) -> dict[int, list[Row]]:
+    """Chains of many certificates at once, for listings."""
+    links = schema.ChainLink
+    chains: dict[int, list[Row]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = (
+            select(links.certificate_id, Row)
+            .join(Row, Row.id == links.issuer_id)
+            .where(links.certificate_id.in_(chunk))
+            .order_by(links.certificate_id, links.position)
+        )
+        for certificate_id, issuer in session.execute(query).tuples():
+            chains[certificate_id].append(issuer)
+    return chains
+
+
+def set_chain(session: Session, certificate_id: int, issuer_ids: Sequence[int]) -> None:
+    links = schema.ChainLink
+    session.execute(delete(links).where(links.certificate_id == certificate_id))
+    session.add_all(
+        links(certificate_id=certificate_id, position=i, issuer_id=issuer_id)
+        for i, issuer_id in enumerate(issuer_ids)
+    )
+
+
+def users_of_issuer(session: Session, issuer_id: int) -> list[Row]:
+    """Certificates whose chain contains `issuer_id`."""
+    links = schema.ChainLink
+    query = (
+        select(Row)
+        .join(links, links.certificate_id == Row.id)
+        .where(links.issuer_id == issuer_id)
+        .order_by(Row.id)
+    )
+    return list(session.scalars(query).unique())

@@ -1,0 +1,170 @@
+"""The tables, as SQLAlchemy models. Changes go through a migration in
+`migrations/versions`; the schema stays portable between SQLite and PostgreSQL.
+"""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps stored as UTC and always read back timezone-aware.
+
+    SQLite keeps no zone; without this a value would come back naive and
+    compare wrongly with aware values from certificates.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass UTC")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}  # noqa: RUF012
+
+
+class Appliance(Base):
+    """One row: the appliance-wide state, including which certificate is default.
+
+    The foreign key makes the database itself refuse to delete the default.
+    """
+
+    __tablename__ = "appliance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime]
+    # Sealed known text: proves at start that the master key fits this store.
+    key_check: Mapped[bytes] = mapped_column(LargeBinary)
+    default_certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="RESTRICT")
+    )
+
+
+class Key(Base):
+    """A private key held by the appliance, sealed under the master key."""
+
+    __tablename__ = "keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int]
+    spki_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class Certificate(Base):
+    """Every X.509 certificate the appliance stores: leaves and their issuers."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    role: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    sans: Mapped[list[str]] = mapped_column(JSON)
+    not_before: Mapped[dt.datetime]
+    not_after: Mapped[dt.datetime]
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("keys.id", ondelete="RESTRICT"), index=True
+    )
+    # How it arrived: imported, self-signed, factory-default, trust-store.
+    source: Mapped[str] = mapped_column(String(32))
+    chain_status: Mapped[str] = mapped_column(String(16))
+    chain_missing: Mapped[str | None] = mapped_column(Text)
+    chain_problem: Mapped[str | None] = mapped_column(Text)
+    chain_notes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+
+
+class ChainLink(Base):
+    """Position `position` (0 = the leaf's issuer) in a certificate's chain."""
+
+    __tablename__ = "chain_links"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="RESTRICT"), index=True
+    )
+
+
+class Request(Base):
+    """A certificate signing request whose key stays on the appliance."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    key_id: Mapped[str] = mapped_column(
+        ForeignKey("keys.id", ondelete="RESTRICT"), index=True
+    )
+    subject: Mapped[str] = mapped_column(Text)
+    sans: Mapped[list[str]] = mapped_column(JSON)
+    pem: Mapped[str] = mapped_column(Text)
+    # pending until a certificate for its key is imported, then fulfilled.
+    status: Mapped[str] = mapped_column(String(16))
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime]
+    fulfilled_at: Mapped[dt.datetime | None]
+
+
+class Event(Base):
+    """An audit record. Never holds key material, passphrases or tokens."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    object_name: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
