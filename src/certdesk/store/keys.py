@@ -39,6 +39,9 @@ def add_key(
         created_at=now,
     )
     session.add(row)
+    # Flushed now: rows that refer to the key are inserted in the same flush
+    # otherwise, and the ORM does not order them by foreign key.
+    session.flush()
     return row
 
 

@@ -1,0 +1,114 @@
+"""The `certdesk` command: global options, the error edge, and the groups.
+
+Exit codes: 0 success, 1 input or state rejected (reason on stderr), 2 bad
+usage, 3 an unexpected internal error (a bug; details go to the log file).
+"""
+
+import contextlib
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from certdesk import __version__
+from certdesk.cli import cert, event, request
+from certdesk.cli.output import emit_json
+from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
+from certdesk.errors import CertdeskError
+from certdesk.services import setup
+from certdesk.store.datadir import DataDir
+
+EXIT_REJECTED = 1
+EXIT_INTERNAL = 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CERTDESK_DATA_DIR",
+    help="Data directory [env CERTDESK_DATA_DIR; default ./certdesk-data].",
+)
+@click.version_option(__version__, prog_name="certdesk")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """certdesk: TLS certificates for a self-hosted appliance.
+
+    Create keys, requests and self-signed certificates; import what your CA
+    returns in any format; inspect chains; export for other systems.
+    """
+    ctx.obj = CliState(DataDir.locate(str(data_dir) if data_dir else None))
+
+
+@cli.command()
+@json_option
+@pass_state
+def init(state: CliState, /, as_json: bool) -> None:
+    """Create the data directory, master key and factory default certificate.
+
+    Safe to run again: an initialised directory is left as it is.
+    """
+    result = setup.init(state.data_dir, cli_actor())
+    if as_json:
+        emit_json(
+            {
+                "created": result.created,
+                "data_dir": str(result.data_dir.path),
+                "default_certificate_id": result.default_certificate_id,
+            }
+        )
+    elif result.created:
+        click.echo(f"Initialised {result.data_dir.path}")
+        click.echo(
+            f"Factory default certificate: id {result.default_certificate_id} "
+            "(self-signed; replace it with your own)"
+        )
+    else:
+        click.echo(f"{result.data_dir.path} is already initialised; nothing changed")
+
+
+cli.add_command(cert.cert)
+cli.add_command(request.request)
+cli.add_command(event.event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the command and turns errors into exit codes."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        cli.main(args=argv, prog_name="certdesk", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_REJECTED
+    except CertdeskError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_REJECTED
+    except Exception as exc:
+        return _internal_error(exc)
+    return 0
+
+
+def _internal_error(exc: Exception) -> int:
+    """Log a bug once, in full, to a file; tell the user briefly where."""
+    path = Path.home() / ".certdesk-error.log"
+    with contextlib.suppress(OSError), path.open("a") as fh:
+        fh.write("".join(traceback.format_exception(exc)))
+    click.echo(
+        f"internal error ({type(exc).__name__}); details were written to {path}. "
+        "This is a bug in certdesk: please report it.",
+        err=True,
+    )
+    return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

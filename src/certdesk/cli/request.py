@@ -1,0 +1,87 @@
+"""`certdesk request`: certificate signing requests."""
+
+from typing import Any
+
+import click
+
+from certdesk.cli import output
+from certdesk.cli.options import subject_from, subject_options
+from certdesk.cli.state import CliState, json_option, pass_state
+from certdesk.pki.keys import KeyType
+from certdesk.services import requests
+
+
+@click.group()
+def request() -> None:
+    """Certificate signing requests: the key stays here, the request goes to a CA."""
+
+
+@request.command()
+@subject_options
+@json_option
+@pass_state
+def create(state: CliState, /, as_json: bool, **params: Any) -> None:
+    """Create a key and a request for it; print the request data to send a CA."""
+    subject = subject_from(params)
+    with state.context() as ctx:
+        created = requests.create_request(
+            ctx,
+            name=params["name"],
+            key_type=KeyType(params["key_type"]),
+            subject=subject,
+        )
+    if as_json:
+        output.emit_json(
+            {**created.view.as_json(), "input_warnings": list(created.warnings)}
+        )
+        return
+    for message in created.warnings:
+        output.warn(message)
+    click.echo(f"Created request {created.view.id} ({created.view.name})")
+    click.echo(
+        f"Show its request data with: certdesk request show {created.view.id} --pem"
+    )
+
+
+@request.command("list")
+@json_option
+@pass_state
+def list_(state: CliState, /, as_json: bool) -> None:
+    """List requests, pending and fulfilled."""
+    with state.context() as ctx:
+        views = requests.list_requests(ctx)
+    if as_json:
+        output.emit_json([v.as_json(with_pem=False) for v in views])
+    else:
+        output.request_rows(views)
+
+
+@request.command()
+@click.argument("ref")
+@click.option("--pem", "pem_only", is_flag=True, help="Print only the request data.")
+@json_option
+@pass_state
+def show(state: CliState, /, as_json: bool, ref: str, pem_only: bool) -> None:
+    """Show a request and its request data (PEM), ready to paste into a CA."""
+    with state.context() as ctx:
+        view = requests.show(ctx, ref)
+    if as_json:
+        output.emit_json(view.as_json())
+    elif pem_only:
+        click.echo(view.pem, nl=False)
+    else:
+        output.request_detail(view)
+
+
+@request.command()
+@click.argument("ref")
+@json_option
+@pass_state
+def delete(state: CliState, /, as_json: bool, ref: str) -> None:
+    """Delete a request. A pending request's private key is deleted with it."""
+    with state.context() as ctx:
+        view = requests.delete(ctx, ref)
+    if as_json:
+        output.emit_json({"id": view.id, "name": view.name, "status": view.status})
+    else:
+        click.echo(f"Deleted request {view.id} ({view.name})")

@@ -1,0 +1,103 @@
+"""Certificate signing request use cases: create, list, show, delete."""
+
+import logging
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.orm import Session
+
+from certdesk.pki.issuing import build_request
+from certdesk.pki.keys import KeyType, generate_key
+from certdesk.pki.names import SubjectSpec
+from certdesk.services.certificates import check_friendly_name
+from certdesk.services.context import Context
+from certdesk.services.views import RequestView, request_view
+from certdesk.store import events, schema
+from certdesk.store import keys as stored_keys
+from certdesk.store import requests as stored
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CreatedRequest:
+    view: RequestView
+    warnings: tuple[str, ...]
+
+
+def create_request(
+    ctx: Context, *, name: str, key_type: KeyType, subject: SubjectSpec
+) -> CreatedRequest:
+    """A new key, kept here, and the request that a CA signs for it."""
+    name = check_friendly_name(name)
+    now = ctx.now()
+    key = generate_key(key_type)
+    csr = build_request(key, subject)
+    pem = csr.public_bytes(Encoding.PEM).decode()
+
+    with ctx.store.transaction() as session:
+        key_row = stored_keys.add_key(session, ctx.store.master_key, key, now)
+        row = schema.Request(
+            name=name,
+            key_id=key_row.id,
+            subject=subject.x509_name().rfc4514_string(),
+            sans=subject.sans,
+            pem=pem,
+            status="pending",
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        events.record(
+            session,
+            at=now,
+            actor=ctx.actor,
+            action="request.created",
+            object_type="request",
+            object_id=row.id,
+            object_name=row.name,
+            details={"key": str(key_type), "sans": row.sans, "subject": row.subject},
+        )
+        view = _view(session, row)
+    log.info("request created", extra={"request": name})
+    return CreatedRequest(view, subject.warnings)
+
+
+def list_requests(ctx: Context) -> list[RequestView]:
+    with ctx.store.transaction() as session:
+        return [_view(session, row) for row in stored.list_requests(session)]
+
+
+def show(ctx: Context, ref: str) -> RequestView:
+    with ctx.store.transaction() as session:
+        return _view(session, stored.get_request(session, ref))
+
+
+def delete(ctx: Context, ref: str) -> RequestView:
+    """Delete a request; a pending request's key goes with it."""
+    now = ctx.now()
+    with ctx.store.transaction() as session:
+        row = stored.get_request(session, ref)
+        view = _view(session, row)
+        key_id = row.key_id
+        session.delete(row)
+        session.flush()
+        removed_key = stored_keys.delete_key_if_unused(session, key_id)
+        events.record(
+            session,
+            at=now,
+            actor=ctx.actor,
+            action="request.deleted",
+            object_type="request",
+            object_id=view.id,
+            object_name=view.name,
+            details={"status": view.status, "removed_key": removed_key},
+        )
+    return view
+
+
+def _view(session: Session, row: schema.Request) -> RequestView:
+    key = session.get(schema.Key, row.key_id)
+    if key is None:
+        raise LookupError(f"request {row.id} refers to a missing key")
+    return request_view(row, key)
