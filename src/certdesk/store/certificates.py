@@ -81,7 +81,7 @@ def chains_of(session: Session, ids: Sequence[int]) -> dict[int, list[Row]]:
             .where(links.certificate_id.in_(chunk))
             .order_by(links.certificate_id, links.position)
         )
-        for certificate_id, issuer in session.execute(query).tuples():
+        for certificate_id, issuer in session.execute(query):
             chains[certificate_id].append(issuer)
     return chains
 
