@@ -7,6 +7,7 @@ instead of failing later in a listing or a handshake.
 
 import datetime as dt
 import enum
+import warnings
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -14,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from certdesk.errors import RejectedFile
@@ -114,7 +116,7 @@ def read_facts(cert: x509.Certificate) -> CertificateFacts:
     facts = CertificateFacts(
         fingerprint_sha256=fingerprint(cert),
         fingerprint_sha1=cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303
-        serial=format(cert.serial_number, "x"),
+        serial=_serial(cert),
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         subject_cn=_common_name(cert.subject),
@@ -214,6 +216,14 @@ def _extension(extensions: x509.Extensions, kind: type[_Ext]) -> _Ext | None:
         return extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
+
+
+def _serial(cert: x509.Certificate) -> str:
+    with warnings.catch_warnings():
+        # Some long-lived roots have zero or negative serials, which RFC 5280
+        # forbids; cryptography warns on reading them, the value is still fine.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return format(cert.serial_number, "x")
 
 
 def _common_name(name: x509.Name) -> str | None:

@@ -18,6 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certdesk.errors import RejectedFile, WrongPassphrase
 from certdesk.pki.certificates import CertificateFacts, check_readable
@@ -73,6 +74,14 @@ class DecodedFile:
 
 def decode_file(filename: str, data: bytes, passphrase: bytes | None) -> DecodedFile:
     """Everything usable in `data`; raises RejectedFile for anything else."""
+    with warnings.catch_warnings():
+        # Old certificates with negative serial numbers still parse; cryptography
+        # warns that it may refuse them one day, which is not the user's concern.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return _decode_file(filename, data, passphrase)
+
+
+def _decode_file(filename: str, data: bytes, passphrase: bytes | None) -> DecodedFile:
     if not data.strip():
         raise RejectedFile(filename, "the file is empty")
     if b"-----BEGIN " in data:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.errors import RejectedFile
 from certdesk.pki.certificates import CertificateFacts, Role
-from certdesk.pki.chain import Candidate, Chain, build_chain
+from certdesk.pki.chain import Candidate, Chain, ChainStatus, build_chain
 from certdesk.pki.decode import DecodedFile, decode_file
 from certdesk.pki.keys import HeldKey, spki_sha256
 from certdesk.services import chains as chain_service
@@ -169,6 +169,20 @@ def _store_batch(
                 "appliance; import it together with its certificate",
             )
         key_ids[spki] = stored_keys.add_key(session, ctx.store.master_key, key, now).id
+        for row in stored.with_spki(session, spki):
+            if row.key_id is None and row.fingerprint_sha256 not in offered:
+                row.key_id = key_ids[spki]
+                result.items.append(
+                    ImportedItem(
+                        "key-attached",
+                        "certificate",
+                        filename,
+                        id=row.id,
+                        name=row.name,
+                        fingerprint_sha256=row.fingerprint_sha256,
+                        role=row.role,
+                    )
+                )
     for o in offered.values():
         spki = o.facts.spki_sha256
         if spki not in key_ids:
@@ -199,19 +213,25 @@ def _store_batch(
 
     # An issuer is kept when some identity's chain uses it (a bundle may carry
     # unrelated CA certificates), or when the batch is issuers only: the
-    # administrator uploading the intermediate and root on their own.
+    # administrator uploading the intermediate and root one by one.
     used = _fingerprints_in(chains[fp] for fp in identity_fps if fp in chains)
     used |= _fingerprints_in(
         build_chain(chain_service.candidate(row), pool, roots)
         for row in stored.incomplete(session)
     )
-    issuers_only = not identities
+    # With a chain still incomplete, an issuer that links to nothing yet may be
+    # the root above the missing intermediate: keep it for when that arrives.
+    keep_all = not identities or any(
+        chains[fp].status is ChainStatus.INCOMPLETE
+        for fp in identity_fps
+        if fp in chains
+    )
     kept_issuers = []
     for o in issuers:
         fp = o.facts.fingerprint_sha256
         if fp in existing:
             result.items.append(_item("already-present", o, existing[fp]))
-        elif issuers_only or fp in used:
+        elif keep_all or fp in used:
             kept_issuers.append(o)
         else:
             result.items.append(
