@@ -40,14 +40,20 @@ def encode(
     key: HeldKey | None,
     passphrase: bytes | None,
     friendly_name: str,
+    *,
+    chain_requested: bool = False,
 ) -> bytes:
-    """The bytes of an export; `chain` is empty when the chain is not wanted."""
+    """The bytes of an export; `chain` is empty when the chain is not wanted.
+
+    `chain_requested` says the user asked for the chain even if it is empty
+    (a self-signed certificate), so a format that cannot hold one refuses.
+    """
     if key is not None:
         check_passphrase(passphrase)
     certs = [leaf, *chain]
 
     if fmt is ExportFormat.DER:
-        if chain or key is not None:
+        if chain_requested or key is not None:
             raise InvalidInput(
                 "format",
                 "DER holds a single certificate; use pem or p7b for a chain and "

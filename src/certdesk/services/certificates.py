@@ -220,7 +220,9 @@ def export(
             key = stored_keys.load_key(session, ctx.store.master_key, row.key_id)
         leaf = x509.load_der_x509_certificate(row.der)
         chain = [x509.load_der_x509_certificate(c.der) for c in chain_rows]
-        data = encode(fmt, leaf, chain, key, passphrase, row.name)
+        data = encode(
+            fmt, leaf, chain, key, passphrase, row.name, chain_requested=with_chain
+        )
         events.record(
             session,
             at=now,
