@@ -1,6 +1,7 @@
 """Shared fixtures: a data directory on a fixed clock, and a CLI runner."""
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from certdesk.cli.main import main
 from certdesk.services import setup
 from certdesk.services.context import Context
 from certdesk.store.datadir import DataDir
+from tests import postgres
 from tests.pkitools import NOW
 
 
@@ -46,8 +48,32 @@ def data_dir(tmp_path: Path) -> DataDir:
     return DataDir(tmp_path / "data")
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Base URL of a PostgreSQL server started for this test session."""
+    if not postgres.available():
+        pytest.fail(f"PostgreSQL server binaries not found in {postgres.PG_BIN}")
+    with postgres.server() as url:
+        yield url
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test that takes `ctx` runs on both supported databases."""
+    if request.param == "postgresql":
+        base = request.getfixturevalue("postgres_url")
+        name = f"certdesk_{os.getpid()}_{next(_databases)}"
+        monkeypatch.setenv(
+            "CERTDESK_DATABASE_URL", postgres.create_database(base, name)
+        )
+    return str(request.param)
+
+
 @pytest.fixture
-def ctx(data_dir: DataDir, clock: FakeClock) -> Iterator[Context]:
+def ctx(data_dir: DataDir, clock: FakeClock, engine: str) -> Iterator[Context]:
     """An initialised appliance whose services run on the fake clock."""
     setup.init(data_dir, "test", clock)
     store = setup.open_store(data_dir)
@@ -71,6 +97,7 @@ class RunCli(Protocol):
 @pytest.fixture
 def run_cli(data_dir: DataDir, capsysbinary: pytest.CaptureFixture[bytes]) -> RunCli:
     """Run `certdesk --data-dir DATA ARGS...` in-process; returns code and output."""
+
     def run(*args: str) -> CliResult:
         code = main(["--data-dir", str(data_dir.path), *args])
         captured = capsysbinary.readouterr()

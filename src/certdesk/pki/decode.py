@@ -204,7 +204,7 @@ def _try_pkcs12(
     for position, member in enumerate(members):
         decoded.certificates.append(member.certificate)
         if member.friendly_name:
-            name = member.friendly_name.decode("utf-8", "replace").strip()
+            name = member.friendly_name.decode("utf-8", "replace").strip()[:200]
             if name:
                 decoded.friendly_names[position] = name
     return decoded
