@@ -45,8 +45,18 @@ def server() -> Iterator[str]:
     port = _free_port()
     subprocess.run(
         _as_postgres(
-            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-            + ["--no-sync", "-E", "UTF8"]
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
         ),
         check=True,
         capture_output=True,
@@ -54,8 +64,17 @@ def server() -> Iterator[str]:
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
     subprocess.run(
         _as_postgres(
-            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-w", "start"]
-            + ["-l", str(base / "server.log")]
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-w",
+                "start",
+                "-l",
+                str(base / "server.log"),
+            ]
         ),
         check=True,
         capture_output=True,

@@ -25,7 +25,10 @@ def test_base64_without_headers_is_read_as_der() -> None:
 
 def test_x509_certificate_label_and_ec_parameters_block() -> None:
     pem = LEVELS.leaf.pem.replace(b"CERTIFICATE", b"X509 CERTIFICATE")
-    params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    params = (
+        b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+        b"-----END EC PARAMETERS-----\n"
+    )
     key = LEVELS.leaf.key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -98,9 +101,7 @@ def _csr_pem() -> bytes:
         .subject_name(LEVELS.leaf.cert.subject)
         .sign(
             key,
-            __import__(
-                "cryptography.hazmat.primitives.hashes"
-            ).hazmat.primitives.hashes.SHA256(),
+            hashes.SHA256(),
         )
     )
     return csr.public_bytes(serialization.Encoding.PEM)
