@@ -181,3 +181,40 @@ def test_every_command_offers_json(run_cli: RunCli, group: str) -> None:
     for name, sub in command.commands.items():
         options = {o for p in sub.params for o in getattr(p, "opts", [])}
         assert "--json" in options, f"{group} {name}"
+
+
+def test_rekey_request_copies_subject_from_a_certificate(run_cli: RunCli) -> None:
+    run_cli("init")
+    made = run_cli(
+        "cert",
+        "self-signed",
+        "--name",
+        "Old",
+        "--country",
+        "DE",
+        "--org",
+        "Example",
+        "--cn",
+        "old.example.test",
+        "--san",
+        "alt.example.test",
+        "--json",
+    )
+    old = json.loads(made.out)
+    result = run_cli(
+        "request",
+        "create",
+        "--name",
+        "Rekey",
+        "--from",
+        str(old["id"]),
+        "--key",
+        "p384",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    request = json.loads(result.out)
+    assert request["sans"] == ["old.example.test", "alt.example.test"]
+    assert "O=Example" in request["subject"]
+    assert "C=DE" in request["subject"]
+    assert request["key"] == "ECDSA 384"

@@ -8,7 +8,7 @@ from certdesk.services import audit, certificates, requests
 from certdesk.services.context import Context
 from certdesk.services.importing import ImportFile, import_files
 from tests.conftest import FakeClock
-from tests.pkitools import make_leaf, three_levels
+from tests.pkitools import ThreeLevels, make_leaf, three_levels
 
 
 def _self_signed(ctx: Context, name: str = "Site", days: int = 365) -> int:
@@ -207,3 +207,31 @@ def test_events_name_who_what_and_which(ctx: Context) -> None:
     assert latest["actor"] == "test"
     assert latest["object_name"] == "Evented"
     assert latest["object_id"] == str(site)
+
+
+def _import_served(ctx: Context, levels: ThreeLevels) -> int:
+    result = import_files(
+        ctx,
+        [
+            ImportFile("site.key", levels.leaf.key_pem),
+            ImportFile("site.pem", levels.leaf.pem),
+            ImportFile("chain.pem", levels.intermediate.pem + levels.root.pem),
+        ],
+        None,
+    )
+    [leaf] = [i for i in result.items if i.role == "server"]
+    assert leaf.id is not None
+    return leaf.id
+
+
+def test_moving_the_default_to_another_root_warns(ctx: Context) -> None:
+    first = _import_served(ctx, three_levels("a.example.test"))
+    changed = certificates.set_default(ctx, str(first))
+    assert changed.warnings == ()  # away from the factory default: nothing to lose
+
+    same_root = three_levels("b.example.test")
+    other = _import_served(ctx, same_root)
+    moved = certificates.set_default(ctx, str(other))
+    assert len(moved.warnings) == 1
+    assert "Test Root CA" in moved.warnings[0]
+    assert "trust only the old root" in moved.warnings[0]

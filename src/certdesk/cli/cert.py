@@ -252,11 +252,14 @@ def _write(out: Path, data: bytes, *, secret: bool) -> None:
 def default(state: CliState, /, as_json: bool, ref: str) -> None:
     """Make REF the default: served without SNI or when no name matches."""
     with state.context() as ctx:
-        view = certificates.set_default(ctx, ref)
+        changed = certificates.set_default(ctx, ref)
+    view = changed.view
     if as_json:
-        output.emit_json(view.as_json())
-    else:
-        click.echo(f"Certificate {view.id} ({view.name}) is now the default")
+        output.emit_json({**view.as_json(), "change_warnings": list(changed.warnings)})
+        return
+    for message in changed.warnings:
+        output.warn(message)
+    click.echo(f"Certificate {view.id} ({view.name}) is now the default")
 
 
 @cert.command()

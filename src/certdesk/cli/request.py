@@ -18,12 +18,31 @@ def request() -> None:
 
 @request.command()
 @subject_options
+@click.option(
+    "--from",
+    "like",
+    metavar="CERT",
+    help="Copy subject and SANs from a stored certificate (to re-key or change "
+    "CA); options given override them.",
+)
 @json_option
 @pass_state
-def create(state: CliState, /, as_json: bool, **params: Any) -> None:
-    """Create a key and a request for it; print the request data to send a CA."""
-    subject = subject_from(params)
+def create(state: CliState, /, as_json: bool, like: str | None, **params: Any) -> None:
+    """Create a key and a request for it; print the request data to send a CA.
+
+    Each request gets a new key, so a request made --from an existing
+    certificate is a re-key: import the CA's answer and it becomes a new
+    certificate beside the old one, which can be removed once it is served.
+    """
     with state.context() as ctx:
+        if like is not None:
+            copied = requests.fields_like(ctx, like)
+            for field, value in copied.items():
+                if field == "sans":
+                    params["sans"] = params["sans"] or tuple(value)
+                elif field != "name" and params.get(field) is None:
+                    params[field] = value
+        subject = subject_from(params)
         created = requests.create_request(
             ctx,
             name=params["name"],

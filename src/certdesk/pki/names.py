@@ -232,3 +232,23 @@ def _clean(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+_FIELD_OIDS = {
+    "cn": NameOID.COMMON_NAME,
+    "country": NameOID.COUNTRY_NAME,
+    "state": NameOID.STATE_OR_PROVINCE_NAME,
+    "city": NameOID.LOCALITY_NAME,
+    "org": NameOID.ORGANIZATION_NAME,
+    "ou": NameOID.ORGANIZATIONAL_UNIT_NAME,
+}
+
+
+def subject_fields(name: x509.Name) -> dict[str, str | None]:
+    """The Create form's fields as they appear in an existing subject."""
+    fields: dict[str, str | None] = {}
+    for field_name, oid in _FIELD_OIDS.items():
+        values = name.get_attributes_for_oid(oid)
+        value = values[0].value if values else None
+        fields[field_name] = value.decode() if isinstance(value, bytes) else value
+    return fields

@@ -16,7 +16,7 @@ from certdesk.pki.keys import KeyType, generate_key
 from certdesk.pki.names import SubjectSpec
 from certdesk.services import chains as chain_service
 from certdesk.services.context import Context
-from certdesk.services.views import CertificateView, certificate_view
+from certdesk.services.views import FACTORY_DEFAULT, CertificateView, certificate_view
 from certdesk.store import appliance, events, schema
 from certdesk.store import certificates as stored
 from certdesk.store import keys as stored_keys
@@ -99,8 +99,19 @@ def show(ctx: Context, ref: str) -> CertificateView:
         return _view(session, stored.get_certificate(session, ref), ctx.now())
 
 
-def set_default(ctx: Context, ref: str) -> CertificateView:
-    """Serve `ref` to clients without SNI or with a name nothing matches."""
+@dataclass(frozen=True)
+class DefaultSet:
+    view: CertificateView
+    warnings: tuple[str, ...]
+
+
+def set_default(ctx: Context, ref: str) -> DefaultSet:
+    """Serve `ref` to clients without SNI or with a name nothing matches.
+
+    Moving the default to a certificate under another root breaks clients
+    that trust only the old root (guide, "Re-key or Re-issue"), so the change
+    is made but that is said, naming both roots.
+    """
     now = ctx.now()
     with ctx.store.transaction() as session:
         row = stored.get_certificate(session, ref)
@@ -110,7 +121,12 @@ def set_default(ctx: Context, ref: str) -> CertificateView:
                 "appliance, so it cannot be served; import its key first"
             )
         settings = appliance.get(session, ctx.store.master_key)
-        previous = settings.default_certificate_id
+        previous_id = settings.default_certificate_id
+        warnings: list[str] = []
+        if previous_id is not None and previous_id != row.id:
+            previous = session.get(schema.Certificate, previous_id)
+            if previous is not None and previous.source != FACTORY_DEFAULT:
+                warnings += _root_change(session, previous, row)
         settings.default_certificate_id = row.id
         events.record(
             session,
@@ -120,9 +136,28 @@ def set_default(ctx: Context, ref: str) -> CertificateView:
             object_type="certificate",
             object_id=row.id,
             object_name=row.name,
-            details={"previous_default_id": previous},
+            details={"previous_default_id": previous_id},
         )
-        return _view(session, row, now)
+        return DefaultSet(_view(session, row, now), tuple(warnings))
+
+
+def _root_change(
+    session: Session, old: schema.Certificate, new: schema.Certificate
+) -> list[str]:
+    old_root = _top_of_chain(session, old)
+    new_root = _top_of_chain(session, new)
+    if old_root.fingerprint_sha256 == new_root.fingerprint_sha256:
+        return []
+    return [
+        f"the default moves from root {old_root.subject!r} to root "
+        f"{new_root.subject!r}: clients that trust only the old root will fail "
+        "to connect; give them the new root (or a support package) first"
+    ]
+
+
+def _top_of_chain(session: Session, row: schema.Certificate) -> schema.Certificate:
+    chain = stored.chain_of(session, row.id)
+    return chain[-1] if chain else row
 
 
 @dataclass(frozen=True)

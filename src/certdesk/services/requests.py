@@ -2,16 +2,19 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.orm import Session
 
 from certdesk.pki.issuing import build_request
 from certdesk.pki.keys import KeyType, generate_key
-from certdesk.pki.names import SubjectSpec
+from certdesk.pki.names import SubjectSpec, subject_fields
 from certdesk.services.certificates import check_friendly_name
 from certdesk.services.context import Context
 from certdesk.services.views import RequestView, request_view
+from certdesk.store import certificates as stored_certificates
 from certdesk.store import events, schema
 from certdesk.store import keys as stored_keys
 from certdesk.store import requests as stored
@@ -61,6 +64,17 @@ def create_request(
         view = _view(session, row)
     log.info("request created", extra={"request": name})
     return CreatedRequest(view, subject.warnings)
+
+
+def fields_like(ctx: Context, certificate_ref: str) -> dict[str, Any]:
+    """The subject and SANs of a stored certificate, to re-key or re-issue it."""
+    with ctx.store.transaction() as session:
+        row = stored_certificates.get_certificate(session, certificate_ref)
+        cert = x509.load_der_x509_certificate(row.der)
+        fields: dict[str, Any] = dict(subject_fields(cert.subject))
+        fields["sans"] = list(row.sans)
+        fields["name"] = row.name
+        return fields
 
 
 def list_requests(ctx: Context) -> list[RequestView]:
