@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from certdesk import __version__
-from certdesk.cli import cert, event, request
+from certdesk.cli import cert, event, logs, request
 from certdesk.cli.output import emit_json
 from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
 from certdesk.errors import CertdeskError
@@ -31,14 +31,22 @@ EXIT_INTERNAL = 3
     envvar="CERTDESK_DATA_DIR",
     help="Data directory [env CERTDESK_DATA_DIR; default ./certdesk-data].",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Operational log on stderr (never holds key material).",
+)
 @click.version_option(__version__, prog_name="certdesk")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, log_level: str) -> None:
     """certdesk: TLS certificates for a self-hosted appliance.
 
     Create keys, requests and self-signed certificates; import what your CA
     returns in any format; inspect chains; export for other systems.
     """
+    logs.configure(log_level)
     ctx.obj = CliState(DataDir.locate(str(data_dir) if data_dir else None))
 
 

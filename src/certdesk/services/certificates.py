@@ -275,9 +275,7 @@ def export(
         )
         view = _view(session, row, now)
     if with_key:
-        log.warning(
-            "private key exported", extra={"cert": row.name, "format": str(fmt)}
-        )
+        log.info("private key exported", extra={"cert": row.name, "format": str(fmt)})
     return Exported(data, view)
 
 
