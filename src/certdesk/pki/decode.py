@@ -161,12 +161,17 @@ def _decode_der(filename: str, data: bytes, passphrase: bytes | None) -> Decoded
     if p12 is not None:
         return p12
 
+    # The batch passphrase is offered only to a key that is encrypted: an
+    # unencrypted key next to a PKCS#12 file must not fail for having one.
+    encrypted = _is_encrypted_der_key(data)
     try:
-        key = serialization.load_der_private_key(data, passphrase)
+        key = serialization.load_der_private_key(
+            data, passphrase if encrypted else None
+        )
     except TypeError as exc:
         raise _passphrase_error(filename, "private key", passphrase) from exc
     except ValueError as exc:
-        if _is_encrypted_der_key(data):
+        if encrypted:
             raise _passphrase_error(filename, "private key", passphrase) from exc
     except UnsupportedAlgorithm as exc:
         raise RejectedFile(filename, "private key of an unsupported algorithm") from exc
