@@ -5,9 +5,12 @@ certificate which parses but fails when a field is read is rejected at import
 instead of failing later in a listing or a handshake.
 """
 
+import contextlib
 import datetime as dt
 import enum
+import unicodedata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -22,6 +25,37 @@ from certdesk.errors import RejectedFile
 from certdesk.pki.keys import KeyDescription, describe_public_key, spki_sha256
 
 _Ext = TypeVar("_Ext", bound=x509.ExtensionType)
+
+# What cryptography raises for a certificate that parses but has a bad field:
+# not all of these derive from ValueError.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """Silence cryptography's warnings about old but readable encodings.
+
+    Negative serial numbers, over-long name attributes and BER where DER is
+    due are warned about by cryptography; the values are still read correctly,
+    and such certificates exist in the wild (some long-lived roots among them).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def load_stored(der: bytes) -> x509.Certificate:
+    """A certificate the store holds, which was checked when it came in."""
+    with quietly():
+        return x509.load_der_x509_certificate(der)
 
 
 class Role(enum.StrEnum):
@@ -79,7 +113,9 @@ class CertificateFacts:
     @property
     def display_name(self) -> str:
         """A short label: the CN, else the first SAN, else the subject."""
-        return self.subject_cn or (self.sans[0] if self.sans else self.subject)
+        return printable(
+            self.subject_cn or (self.sans[0] if self.sans else self.subject)
+        )
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -87,7 +123,12 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def read_facts(cert: x509.Certificate) -> CertificateFacts:
-    """Read every field certdesk uses; raises ValueError or UnsupportedAlgorithm."""
+    """Read every field certdesk uses; raises one of PARSE_ERRORS."""
+    with quietly():
+        return _read_facts(cert)
+
+
+def _read_facts(cert: x509.Certificate) -> CertificateFacts:
     public = cert.public_key()
     extensions = cert.extensions
     constraints = _extension(extensions, x509.BasicConstraints)
@@ -146,7 +187,7 @@ def check_readable(filename: str, cert: x509.Certificate) -> CertificateFacts:
         raise RejectedFile(
             filename, f"certificate uses an unsupported algorithm ({exc})"
         ) from exc
-    except (ValueError, TypeError) as exc:
+    except PARSE_ERRORS as exc:
         raise RejectedFile(
             filename, f"certificate is malformed and cannot be read ({exc})"
         ) from exc
@@ -219,11 +260,9 @@ def _extension(extensions: x509.Extensions, kind: type[_Ext]) -> _Ext | None:
 
 
 def _serial(cert: x509.Certificate) -> str:
-    with warnings.catch_warnings():
-        # Some long-lived roots have zero or negative serials, which RFC 5280
-        # forbids; cryptography warns on reading them, the value is still fine.
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return format(cert.serial_number, "x")
+    # Some long-lived roots have zero or negative serials, which RFC 5280
+    # forbids; the sign is kept so the value matches what other tools show.
+    return format(cert.serial_number, "x")
 
 
 def _common_name(name: x509.Name) -> str | None:
@@ -231,7 +270,18 @@ def _common_name(name: x509.Name) -> str | None:
     if not values:
         return None
     value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return printable(text)
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` fit for a label: control characters replaced, length bounded.
+
+    Names come from certificates made by anyone; a NUL or an escape sequence
+    must not reach a terminal, a log line or a database that refuses it.
+    """
+    cleaned = "".join("?" if unicodedata.category(c) == "Cc" else c for c in text)
+    return cleaned[:limit]
 
 
 __all__ = [

@@ -9,7 +9,6 @@ be used raises `RejectedFile` saying what the file is and what to do instead.
 import base64
 import binascii
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,10 +17,15 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from cryptography.utils import CryptographyDeprecationWarning
 
 from certdesk.errors import RejectedFile, WrongPassphrase
-from certdesk.pki.certificates import CertificateFacts, check_readable
+from certdesk.pki.certificates import (
+    PARSE_ERRORS,
+    CertificateFacts,
+    check_readable,
+    printable,
+    quietly,
+)
 from certdesk.pki.keys import HeldKey, as_held_key
 
 _PEM_BLOCK = re.compile(
@@ -74,10 +78,7 @@ class DecodedFile:
 
 def decode_file(filename: str, data: bytes, passphrase: bytes | None) -> DecodedFile:
     """Everything usable in `data`; raises RejectedFile for anything else."""
-    with warnings.catch_warnings():
-        # Old certificates with negative serial numbers still parse; cryptography
-        # warns that it may refuse them one day, which is not the user's concern.
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    with quietly():
         return _decode_file(filename, data, passphrase)
 
 
@@ -145,14 +146,14 @@ def _decode_der(filename: str, data: bytes, passphrase: bytes | None) -> Decoded
     """Try each binary format in turn; the first that parses decides."""
     try:
         cert = x509.load_der_x509_certificate(data)
-    except ValueError:
+    except PARSE_ERRORS:
         pass
     else:
         return DecodedFile(filename, "DER certificate", certificates=[cert])
 
     try:
         certs = _pkcs7_der(data)
-    except ValueError:
+    except PARSE_ERRORS:
         pass
     else:
         return DecodedFile(filename, "PKCS#7", certificates=certs)
@@ -194,7 +195,18 @@ def _try_pkcs12(
     except ValueError as exc:
         # cryptography tells "not PKCS#12 at all" apart from "cannot decrypt".
         if "Invalid password" in str(exc):
-            raise _passphrase_error(filename, "PKCS#12 file", passphrase) from exc
+            # cryptography cannot tell a wrong passphrase from a damaged file.
+            if passphrase is None:
+                raise WrongPassphrase(
+                    filename,
+                    "PKCS#12 file is encrypted (or damaged): give its passphrase "
+                    "(--passphrase-file)",
+                ) from exc
+            raise WrongPassphrase(
+                filename,
+                "the passphrase does not open this PKCS#12 file, or the file is "
+                "damaged",
+            ) from exc
         return None
     except UnsupportedAlgorithm as exc:
         raise RejectedFile(
@@ -209,7 +221,7 @@ def _try_pkcs12(
     for position, member in enumerate(members):
         decoded.certificates.append(member.certificate)
         if member.friendly_name:
-            name = member.friendly_name.decode("utf-8", "replace").strip()[:200]
+            name = printable(member.friendly_name.decode("utf-8", "replace").strip())
             if name:
                 decoded.friendly_names[position] = name
     return decoded
@@ -224,17 +236,16 @@ def _reject_other_der(filename: str, data: bytes) -> None:
     ):
         try:
             loader(data)
-        except (ValueError, UnsupportedAlgorithm):
+        except PARSE_ERRORS:
             continue
         raise RejectedFile(filename, advice)
 
 
 def _pkcs7_der(data: bytes) -> list[x509.Certificate]:
     # BER (indefinite lengths, as some Windows tools write) is accepted by
-    # cryptography with a warning; the certificates inside are the same.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return pkcs7.load_der_pkcs7_certificates(data)
+    # cryptography with a warning, silenced by `quietly`; the certificates
+    # inside are the same.
+    return pkcs7.load_der_pkcs7_certificates(data)
 
 
 def _load_pkcs7(
@@ -242,14 +253,12 @@ def _load_pkcs7(
 ) -> list[x509.Certificate]:
     try:
         if pem:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                return pkcs7.load_pem_pkcs7_certificates(data)
+            return pkcs7.load_pem_pkcs7_certificates(data)
         return _pkcs7_der(data)
-    except ValueError as exc:
-        raise RejectedFile(filename, f"{where} is damaged or truncated") from exc
     except UnsupportedAlgorithm as exc:
         raise RejectedFile(filename, f"{where} uses an unsupported algorithm") from exc
+    except PARSE_ERRORS as exc:
+        raise RejectedFile(filename, f"{where} is damaged or truncated") from exc
 
 
 def _load(
@@ -260,10 +269,10 @@ def _load(
 ) -> x509.Certificate:
     try:
         return loader(data)
-    except ValueError as exc:
-        raise RejectedFile(filename, f"{where} is damaged or truncated") from exc
     except UnsupportedAlgorithm as exc:
         raise RejectedFile(filename, f"{where} uses an unsupported algorithm") from exc
+    except PARSE_ERRORS as exc:
+        raise RejectedFile(filename, f"{where} is damaged or truncated") from exc
 
 
 def _load_key(

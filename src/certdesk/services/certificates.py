@@ -4,11 +4,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from cryptography import x509
 from sqlalchemy.orm import Session
 
 from certdesk.errors import Conflict, InvalidInput
-from certdesk.pki.certificates import read_facts
+from certdesk.pki.certificates import load_stored, printable, read_facts
 from certdesk.pki.chain import Chain, ChainStatus
 from certdesk.pki.encode import ExportFormat, encode
 from certdesk.pki.issuing import build_self_signed
@@ -253,8 +252,8 @@ def export(
                     "appliance; export it without --key",
                 )
             key = stored_keys.load_key(session, ctx.store.master_key, row.key_id)
-        leaf = x509.load_der_x509_certificate(row.der)
-        chain = [x509.load_der_x509_certificate(c.der) for c in chain_rows]
+        leaf = load_stored(row.der)
+        chain = [load_stored(c.der) for c in chain_rows]
         data = encode(
             fmt, leaf, chain, key, passphrase, row.name, chain_requested=with_chain
         )
@@ -285,6 +284,10 @@ def check_friendly_name(name: str) -> str:
         raise InvalidInput("name", "a friendly name is required")
     if len(value) > 200:
         raise InvalidInput("name", "is longer than 200 characters")
+    if printable(value) != value:
+        raise InvalidInput(
+            "name", "must be at most 200 characters, without control characters"
+        )
     if value.isdigit():
         raise InvalidInput("name", "must not be only digits: ids are numbers")
     return value

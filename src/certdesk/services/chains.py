@@ -11,7 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.orm import Session
 
-from certdesk.pki.certificates import CertificateFacts, read_facts
+from certdesk.pki.certificates import (
+    CertificateFacts,
+    load_stored,
+    printable,
+    read_facts,
+)
 from certdesk.pki.chain import Candidate, CertificateIndex, Chain, build_chain
 from certdesk.services.trust import mozilla_roots
 from certdesk.store import certificates as stored
@@ -21,7 +26,7 @@ TRUST_STORE = "trust-store"
 
 
 def candidate(row: schema.Certificate) -> Candidate:
-    cert = x509.load_der_x509_certificate(row.der)
+    cert = load_stored(row.der)
     return Candidate(cert, read_facts(cert))
 
 
@@ -39,7 +44,7 @@ def new_row(
     now: dt.datetime,
 ) -> schema.Certificate:
     return schema.Certificate(
-        name=name,
+        name=printable(name),
         fingerprint_sha256=facts.fingerprint_sha256,
         der=cert.public_bytes(Encoding.DER),
         role=str(facts.role),

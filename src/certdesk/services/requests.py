@@ -4,10 +4,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.orm import Session
 
+from certdesk.pki.certificates import load_stored
 from certdesk.pki.issuing import build_request
 from certdesk.pki.keys import KeyType, generate_key
 from certdesk.pki.names import SubjectSpec, subject_fields
@@ -70,7 +70,7 @@ def fields_like(ctx: Context, certificate_ref: str) -> dict[str, Any]:
     """The subject and SANs of a stored certificate, to re-key or re-issue it."""
     with ctx.store.transaction() as session:
         row = stored_certificates.get_certificate(session, certificate_ref)
-        cert = x509.load_der_x509_certificate(row.der)
+        cert = load_stored(row.der)
         fields: dict[str, Any] = dict(subject_fields(cert.subject))
         fields["sans"] = list(row.sans)
         fields["name"] = row.name

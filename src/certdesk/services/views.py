@@ -8,9 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-
-from certdesk.pki.certificates import CertificateFacts, read_facts
+from certdesk.pki.certificates import CertificateFacts, load_stored, read_facts
 from certdesk.pki.chain import ChainStatus
 from certdesk.pki.inspect import ChainState, Warning, certificate_warnings, days_left
 from certdesk.store import schema
@@ -98,7 +96,7 @@ def certificate_view(
     default_id: int | None,
     now: dt.datetime,
 ) -> CertificateView:
-    facts = read_facts(x509.load_der_x509_certificate(row.der))
+    facts = read_facts(load_stored(row.der))
     state = ChainState(
         status=ChainStatus(row.chain_status),
         missing=row.chain_missing,
