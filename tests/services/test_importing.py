@@ -280,10 +280,10 @@ def test_failure_inside_the_transaction_rolls_back(
     levels = three_levels()
     before = len(certificates.list_certificates(ctx))
 
-    def fail(*args: object, **kwargs: object) -> list[int]:
+    def fail(*args: object, **kwargs: object) -> None:
         raise RejectedFile("site.pem", "simulated failure after the rows were written")
 
-    monkeypatch.setattr(importing_service, "_fulfil_requests", fail)
+    monkeypatch.setattr(importing_service._Batch, "fulfil_requests", fail)
     with pytest.raises(RejectedFile):
         import_files(
             ctx,

@@ -77,59 +77,92 @@ class CertificateIndex:
         return len(self._fingerprints)
 
 
-def build_chain(
-    leaf: Candidate, pool: CertificateIndex, trust_roots: CertificateIndex
-) -> Chain:
-    """Follow issuers from `leaf` through `pool`, then `trust_roots`."""
-    if leaf.facts.self_issued and is_self_signed(leaf.cert, leaf.facts):
-        return Chain((), ChainStatus.SELF_SIGNED)
+class ChainBuilder:
+    """Builds chains against one pool, remembering each CA's own issuer.
 
-    issuers: list[Candidate] = []
-    from_store: list[str] = []
-    notes: list[str] = []
-    seen = {leaf.facts.fingerprint_sha256}
-    current = leaf
-    for _ in range(MAX_DEPTH):
-        found, verdict = _find_issuer(current, pool, seen)
-        if found is None:
-            found, verdict = _find_issuer(current, trust_roots, seen)
-            if found is not None:
+    Many leaves share one intermediate; its link to the root is proven once
+    per builder instead of once per leaf.
+    """
+
+    def __init__(self, pool: CertificateIndex, trust_roots: CertificateIndex) -> None:
+        self.pool = pool
+        self.trust_roots = trust_roots
+        self._links: dict[str, tuple[Candidate | None, Signature, bool]] = {}
+
+    def build(self, leaf: Candidate) -> Chain:
+        """Follow issuers from `leaf` through the pool, then the trust roots."""
+        if leaf.facts.self_issued and is_self_signed(leaf.cert, leaf.facts):
+            return Chain((), ChainStatus.SELF_SIGNED)
+
+        issuers: list[Candidate] = []
+        from_store: list[str] = []
+        notes: list[str] = []
+        seen = {leaf.facts.fingerprint_sha256}
+        current = leaf
+        for _ in range(MAX_DEPTH):
+            found, verdict, trusted = self._issuer_of(current)
+            if found is not None and found.facts.fingerprint_sha256 in seen:
+                found = None  # certificates that sign each other: no way up
+            if found is None:
+                return Chain(
+                    tuple(issuers),
+                    ChainStatus.INCOMPLETE,
+                    missing=current.facts.issuer,
+                    from_trust_store=tuple(from_store),
+                    notes=tuple(notes),
+                )
+            if trusted:
                 from_store.append(found.facts.fingerprint_sha256)
                 notes.append(
                     f"root {found.facts.display_name!r} completed from the Mozilla "
                     "root store"
                 )
-        if found is None:
-            return Chain(
-                tuple(issuers),
-                ChainStatus.INCOMPLETE,
-                missing=current.facts.issuer,
-                from_trust_store=tuple(from_store),
-                notes=tuple(notes),
-            )
-        if verdict is Signature.UNCHECKABLE:
-            notes.append(
-                f"signature of {current.facts.display_name!r} uses an obsolete "
-                "algorithm and cannot be checked; linked by name and key id"
-            )
-        issuers.append(found)
-        seen.add(found.facts.fingerprint_sha256)
-        if found.facts.role is Role.ROOT:
-            return Chain(
-                tuple(issuers),
-                ChainStatus.COMPLETE,
-                from_trust_store=tuple(from_store),
-                notes=tuple(notes),
-                problem=_verify_problem(leaf, issuers),
-            )
-        current = found
+            if verdict is Signature.UNCHECKABLE:
+                notes.append(
+                    f"signature of {current.facts.display_name!r} uses an obsolete "
+                    "algorithm and cannot be checked; linked by name and key id"
+                )
+            issuers.append(found)
+            seen.add(found.facts.fingerprint_sha256)
+            if found.facts.role is Role.ROOT:
+                return Chain(
+                    tuple(issuers),
+                    ChainStatus.COMPLETE,
+                    from_trust_store=tuple(from_store),
+                    notes=tuple(notes),
+                    problem=_verify_problem(leaf, issuers),
+                )
+            current = found
 
-    return Chain(
-        tuple(issuers),
-        ChainStatus.INCOMPLETE,
-        missing=current.facts.issuer,
-        notes=(*notes, f"chain longer than {MAX_DEPTH} certificates"),
-    )
+        return Chain(
+            tuple(issuers),
+            ChainStatus.INCOMPLETE,
+            missing=current.facts.issuer,
+            notes=(*notes, f"chain longer than {MAX_DEPTH} certificates"),
+        )
+
+    def _issuer_of(self, child: Candidate) -> tuple[Candidate | None, Signature, bool]:
+        """The issuer of `child`, and whether it came from the trust roots."""
+        fp = child.facts.fingerprint_sha256
+        cached = self._links.get(fp)
+        if cached is not None:
+            return cached
+        found, verdict = _find_issuer(child, self.pool, {fp})
+        trusted = False
+        if found is None:
+            found, verdict = _find_issuer(child, self.trust_roots, {fp})
+            trusted = found is not None
+        link = (found, verdict, trusted)
+        if child.facts.role is not Role.SERVER:
+            self._links[fp] = link
+        return link
+
+
+def build_chain(
+    leaf: Candidate, pool: CertificateIndex, trust_roots: CertificateIndex
+) -> Chain:
+    """Follow issuers from `leaf` through `pool`, then `trust_roots`."""
+    return ChainBuilder(pool, trust_roots).build(leaf)
 
 
 def _find_issuer(

@@ -6,6 +6,7 @@ import brings issuers that a stored, incomplete chain was missing, so the
 """
 
 import datetime as dt
+from collections.abc import Collection
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -17,7 +18,7 @@ from certdesk.pki.certificates import (
     printable,
     read_facts,
 )
-from certdesk.pki.chain import Candidate, CertificateIndex, Chain, build_chain
+from certdesk.pki.chain import Candidate, CertificateIndex, Chain, ChainBuilder
 from certdesk.services.trust import mozilla_roots
 from certdesk.store import certificates as stored
 from certdesk.store import schema
@@ -64,20 +65,26 @@ def new_row(
     )
 
 
+def describe(row: schema.Certificate, chain: Chain, ids: dict[str, int]) -> list[int]:
+    """Copy `chain`'s verdict onto `row`; return the issuer ids, nearest first.
+
+    `ids` maps the fingerprint of every issuer in the chain to its stored id.
+    """
+    row.chain_status = str(chain.status)
+    row.chain_missing = chain.missing
+    row.chain_problem = chain.problem
+    row.chain_notes = list(chain.notes)
+    return [ids[i.facts.fingerprint_sha256] for i in chain.issuers]
+
+
 def save_chain(
     session: Session,
     row: schema.Certificate,
     chain: Chain,
     ids: dict[str, int],
 ) -> None:
-    """Write `chain` onto `row`; `ids` maps every issuer's fingerprint to its id."""
-    row.chain_status = str(chain.status)
-    row.chain_missing = chain.missing
-    row.chain_problem = chain.problem
-    row.chain_notes = list(chain.notes)
-    stored.set_chain(
-        session, row.id, [ids[i.facts.fingerprint_sha256] for i in chain.issuers]
-    )
+    """Replace the stored chain of `row` with `chain`."""
+    stored.set_chain(session, row.id, describe(row, chain, ids))
 
 
 def store_trust_roots(
@@ -103,17 +110,21 @@ def store_trust_roots(
             ids[fp] = row.id
 
 
-def refresh_incomplete(session: Session, now: dt.datetime) -> list[schema.Certificate]:
-    """Rebuild every incomplete chain against the current pool; return the fixed."""
-    rows = stored.incomplete(session)
+def refresh_incomplete(
+    session: Session, now: dt.datetime, *, skip: Collection[int] = ()
+) -> list[schema.Certificate]:
+    """Rebuild incomplete chains against the current pool; return those that changed.
+
+    `skip` names rows whose chains were just built (by the import in progress).
+    """
+    rows = [row for row in stored.incomplete(session) if row.id not in skip]
     if not rows:
         return []
-    pool = stored_pool(session)
-    roots = mozilla_roots()
+    builder = ChainBuilder(stored_pool(session), mozilla_roots())
     ids = {c.fingerprint_sha256: c.id for c in stored.issuer_rows(session)}
     fixed = []
     for row in rows:
-        chain = build_chain(candidate(row), pool, roots)
+        chain = builder.build(candidate(row))
         store_trust_roots(session, [chain], ids, now)
         before = (row.chain_status, row.chain_missing)
         save_chain(session, row, chain, ids)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.errors import RejectedFile
 from certdesk.pki.certificates import CertificateFacts, Role
-from certdesk.pki.chain import Candidate, Chain, ChainStatus, build_chain
+from certdesk.pki.chain import Candidate, Chain, ChainBuilder, ChainStatus
 from certdesk.pki.decode import DecodedFile, decode_file
 from certdesk.pki.keys import HeldKey, spki_sha256
 from certdesk.services import chains as chain_service
@@ -146,223 +146,274 @@ def _store_batch(
     offered_keys: dict[str, tuple[HeldKey, str]],
     now: dt.datetime,
 ) -> ImportResult:
-    result = ImportResult()
-    existing = stored.by_fingerprint(session, offered)
+    batch = _Batch(ctx, session, offered, now)
+    with session.no_autoflush:
+        batch.store_keys(offered_keys)
+        batch.classify()
+        batch.build_chains()
+        batch.store_issuers()
+        batch.store_identities()
+        batch.fulfil_requests()
+    session.flush()
+    batch.repair_stored_chains()
+    events.record_many(session, batch.events)
+    return batch.result
 
-    # Keys: each must belong to a certificate of this batch or of the store.
-    batch_spkis = {o.facts.spki_sha256 for o in offered.values()}
-    key_ids: dict[str, str] = {}
-    for spki, (key, filename) in offered_keys.items():
-        known = stored_keys.find_key(session, spki)
-        if known is not None:
-            key_ids[spki] = known.id
-            result.items.append(
-                ImportedItem(
-                    "already-present", "key", filename, detail="key already held"
-                )
-            )
-            continue
-        if spki not in batch_spkis and not stored.with_spki(session, spki):
-            raise RejectedFile(
-                filename,
-                "the private key matches no certificate in this import or on the "
-                "appliance; import it together with its certificate",
-            )
-        key_ids[spki] = stored_keys.add_key(session, ctx.store.master_key, key, now).id
-        for row in stored.with_spki(session, spki):
-            if row.key_id is None and row.fingerprint_sha256 not in offered:
-                row.key_id = key_ids[spki]
-                result.items.append(
+
+class _Batch:
+    """One import's state, worked through in the order of `_store_batch`.
+
+    Lookups are made for the whole batch at once: an import of thousands of
+    certificates makes a handful of queries, not a few per certificate.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        session: Session,
+        offered: dict[str, _Offered],
+        now: dt.datetime,
+    ) -> None:
+        self.ctx = ctx
+        self.session = session
+        self.offered = offered
+        self.now = now
+        self.result = ImportResult()
+        self.events: list[dict[str, Any]] = []
+        self.existing = stored.by_fingerprint(session, offered)
+        spkis = {o.facts.spki_sha256 for o in offered.values()}
+        self.offered_spkis = spkis
+        self.stored_by_spki = stored.with_spkis(session, spkis)
+        self.key_ids = {
+            spki: row.id for spki, row in stored_keys.find_keys(session, spkis).items()
+        }
+        self.identities: list[_Offered] = []
+        self.issuers: list[_Offered] = []
+        self.chains: dict[str, Chain] = {}
+        self.ids: dict[str, int] = {}
+        self.created: list[tuple[_Offered, schema.Certificate]] = []
+
+    def store_keys(self, offered_keys: dict[str, tuple[HeldKey, str]]) -> None:
+        """Seal new keys; each must belong to a certificate here or in the store."""
+        known = stored_keys.find_keys(self.session, offered_keys)
+        for spki, (key, filename) in offered_keys.items():
+            if spki in known:
+                self.result.items.append(
                     ImportedItem(
-                        "key-attached",
-                        "certificate",
-                        filename,
-                        id=row.id,
-                        name=row.name,
-                        fingerprint_sha256=row.fingerprint_sha256,
-                        role=row.role,
+                        "already-present", "key", filename, detail="key already held"
                     )
                 )
-    for o in offered.values():
-        spki = o.facts.spki_sha256
-        if spki not in key_ids:
-            key_row = stored_keys.find_key(session, spki)
-            if key_row is not None:
-                key_ids[spki] = key_row.id
-
-    # Identities are what the appliance could serve: server certificates, and
-    # any certificate whose private key it holds. The rest are issuers.
-    identities = [
-        o
-        for o in offered.values()
-        if o.facts.role is Role.SERVER or o.facts.spki_sha256 in key_ids
-    ]
-    identity_fps = {o.facts.fingerprint_sha256 for o in identities}
-    issuers = [
-        o for o in offered.values() if o.facts.fingerprint_sha256 not in identity_fps
-    ]
-
-    pool = chain_service.stored_pool(session)
-    for o in issuers:
-        pool.add(o.candidate)
-    roots = mozilla_roots()
-    new = [o for o in offered.values() if o.facts.fingerprint_sha256 not in existing]
-    chains = {
-        o.facts.fingerprint_sha256: build_chain(o.candidate, pool, roots) for o in new
-    }
-
-    # An issuer is kept when some identity's chain uses it (a bundle may carry
-    # unrelated CA certificates), or when the batch is issuers only: the
-    # administrator uploading the intermediate and root one by one.
-    used = _fingerprints_in(chains[fp] for fp in identity_fps if fp in chains)
-    used |= _fingerprints_in(
-        build_chain(chain_service.candidate(row), pool, roots)
-        for row in stored.incomplete(session)
-    )
-    # With a chain still incomplete, an issuer that links to nothing yet may be
-    # the root above the missing intermediate: keep it for when that arrives.
-    keep_all = not identities or any(
-        chains[fp].status is ChainStatus.INCOMPLETE
-        for fp in identity_fps
-        if fp in chains
-    )
-    kept_issuers = []
-    for o in issuers:
-        fp = o.facts.fingerprint_sha256
-        if fp in existing:
-            result.items.append(_item("already-present", o, existing[fp]))
-        elif keep_all or fp in used:
-            kept_issuers.append(o)
-        else:
-            result.items.append(
-                ImportedItem(
-                    "ignored",
-                    "certificate",
-                    o.file,
-                    name=o.facts.display_name,
-                    fingerprint_sha256=fp,
-                    role=str(o.facts.role),
-                    detail="not part of the chain of any certificate",
+                continue
+            in_batch = spki in self.offered_spkis
+            stored_certs = self.stored_by_spki.get(spki) or stored.with_spki(
+                self.session, spki
+            )
+            if not in_batch and not stored_certs:
+                raise RejectedFile(
+                    filename,
+                    "the private key matches no certificate in this import or on "
+                    "the appliance; import it together with its certificate",
                 )
-            )
+            key_id = stored_keys.add_key(
+                self.session, self.ctx.store.master_key, key, self.now
+            ).id
+            self.key_ids[spki] = key_id
+            for row in stored_certs:
+                if row.key_id is None and row.fingerprint_sha256 not in self.offered:
+                    row.key_id = key_id
+                    self.result.items.append(
+                        _stored_item("key-attached", filename, row)
+                    )
 
-    ids = {row.fingerprint_sha256: row.id for row in stored.issuer_rows(session)}
-    created: list[tuple[_Offered, schema.Certificate]] = []
-    for o in kept_issuers:
-        row = chain_service.new_row(
-            o.cert,
-            o.facts,
-            name=o.friendly_name or o.facts.display_name,
-            source="imported",
-            key_id=key_ids.get(o.facts.spki_sha256),
-            now=now,
-        )
-        session.add(row)
-        created.append((o, row))
-    session.flush()
-    ids.update({row.fingerprint_sha256: row.id for _, row in created})
-    chain_service.store_trust_roots(session, list(chains.values()), ids, now)
-
-    for o in identities:
-        fp = o.facts.fingerprint_sha256
-        if fp in existing:
-            row = existing[fp]
-            key_id = key_ids.get(o.facts.spki_sha256)
-            if row.key_id is None and key_id is not None:
-                row.key_id = key_id
-                result.items.append(_item("key-attached", o, row))
+    def classify(self) -> None:
+        """Identities are what the appliance could serve: server certificates,
+        and any certificate whose private key it holds. The rest are issuers."""
+        for o in self.offered.values():
+            if o.facts.role is Role.SERVER or o.facts.spki_sha256 in self.key_ids:
+                self.identities.append(o)
             else:
-                result.items.append(_item("already-present", o, row))
-            continue
-        row = chain_service.new_row(
-            o.cert,
-            o.facts,
-            name=_name_for(session, o, key_ids),
-            source="imported",
-            key_id=key_ids.get(o.facts.spki_sha256),
-            now=now,
-        )
-        session.add(row)
-        created.append((o, row))
-    session.flush()
+                self.issuers.append(o)
 
-    for o, row in created:
-        chain_service.save_chain(session, row, chains[o.facts.fingerprint_sha256], ids)
-        result.items.append(_item("created", o, row))
-        events.record(
-            session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.imported",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={
-                "fingerprint_sha256": row.fingerprint_sha256,
-                "role": row.role,
-                "file": o.file,
-                "has_key": row.key_id is not None,
-                "chain_status": row.chain_status,
-            },
+    def build_chains(self) -> None:
+        pool = chain_service.stored_pool(self.session)
+        for o in self.issuers:
+            pool.add(o.candidate)
+        builder = ChainBuilder(pool, mozilla_roots())
+        for o in self.offered.values():
+            if o.facts.fingerprint_sha256 not in self.existing:
+                self.chains[o.facts.fingerprint_sha256] = builder.build(o.candidate)
+        self._stored_incomplete = [
+            builder.build(chain_service.candidate(row))
+            for row in stored.incomplete(self.session)
+        ]
+
+    def store_issuers(self) -> None:
+        """Keep the issuers some chain uses; ignore the rest of a bundle.
+
+        All are kept when the batch is issuers only (the administrator uploading
+        the intermediate and the root one by one), or while a chain of the batch
+        is incomplete: an issuer that links to nothing yet may be the root above
+        the missing intermediate.
+        """
+        new_identity_chains = [
+            self.chains[o.facts.fingerprint_sha256]
+            for o in self.identities
+            if o.facts.fingerprint_sha256 in self.chains
+        ]
+        used = _fingerprints_in([*new_identity_chains, *self._stored_incomplete])
+        keep_all = not self.identities or any(
+            c.status is ChainStatus.INCOMPLETE for c in new_identity_chains
         )
-        if row.key_id is not None:
-            result.fulfilled_requests += _fulfil_requests(
-                ctx, session, row, row.key_id, now
+        kept = []
+        for o in self.issuers:
+            fp = o.facts.fingerprint_sha256
+            if fp in self.existing:
+                self.result.items.append(_item("already-present", o, self.existing[fp]))
+            elif keep_all or fp in used:
+                kept.append(o)
+            else:
+                self.result.items.append(
+                    ImportedItem(
+                        "ignored",
+                        "certificate",
+                        o.file,
+                        name=o.facts.display_name,
+                        fingerprint_sha256=fp,
+                        role=str(o.facts.role),
+                        detail="not part of the chain of any certificate",
+                    )
+                )
+
+        self.ids = {
+            r.fingerprint_sha256: r.id for r in stored.issuer_rows(self.session)
+        }
+        rows = [self._new_row(o, o.friendly_name or o.facts.display_name) for o in kept]
+        self.session.add_all(rows)
+        self.session.flush()
+        self.ids.update((r.fingerprint_sha256, r.id) for r in rows)
+        self.created += zip(kept, rows, strict=True)
+        chain_service.store_trust_roots(
+            self.session, list(self.chains.values()), self.ids, self.now
+        )
+
+    def store_identities(self) -> None:
+        pending = stored_requests.pending_for_keys(self.session, self.key_ids.values())
+        rows = []
+        fresh = []
+        for o in self.identities:
+            fp = o.facts.fingerprint_sha256
+            key_id = self.key_ids.get(o.facts.spki_sha256)
+            if fp in self.existing:
+                row = self.existing[fp]
+                if row.key_id is None and key_id is not None:
+                    row.key_id = key_id
+                    self.result.items.append(_item("key-attached", o, row))
+                else:
+                    self.result.items.append(_item("already-present", o, row))
+                continue
+            requests = pending.get(key_id, []) if key_id else []
+            rows.append(self._new_row(o, self._name_for(o, requests)))
+            fresh.append(o)
+        self.session.add_all(rows)
+        self.session.flush()
+        self.created += zip(fresh, rows, strict=True)
+
+        links: dict[int, list[int]] = {}
+        for o, row in self.created:
+            links[row.id] = chain_service.describe(
+                row, self.chains[o.facts.fingerprint_sha256], self.ids
+            )
+            self.result.items.append(_item("created", o, row))
+            self._event(
+                "certificate.imported",
+                "certificate",
+                row.id,
+                row.name,
+                {
+                    "fingerprint_sha256": row.fingerprint_sha256,
+                    "role": row.role,
+                    "file": o.file,
+                    "has_key": row.key_id is not None,
+                    "chain_status": row.chain_status,
+                },
+            )
+        stored.add_links(self.session, links)
+        self._pending = pending
+
+    def fulfil_requests(self) -> None:
+        """A signed certificate fulfils the pending requests for its key."""
+        for _, row in self.created:
+            if row.key_id is None:
+                continue
+            for request in self._pending.get(row.key_id, []):
+                if request.status != "pending":
+                    continue
+                request.status = "fulfilled"
+                request.certificate_id = row.id
+                request.fulfilled_at = self.now
+                self.result.fulfilled_requests.append(request.id)
+                self._event(
+                    "request.fulfilled",
+                    "request",
+                    request.id,
+                    request.name,
+                    {"certificate_id": row.id},
+                )
+
+    def repair_stored_chains(self) -> None:
+        created = {row.id for _, row in self.created}
+        for row in chain_service.refresh_incomplete(
+            self.session, self.now, skip=created
+        ):
+            self.result.repaired_chains.append(row.id)
+            self._event(
+                "certificate.chain-updated",
+                "certificate",
+                row.id,
+                row.name,
+                {"chain_status": row.chain_status},
             )
 
-    for row in chain_service.refresh_incomplete(session, now):
-        result.repaired_chains.append(row.id)
-        events.record(
-            session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.chain-updated",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={"chain_status": row.chain_status},
+    def _name_for(self, o: _Offered, requests: list[schema.Request]) -> str:
+        """The PKCS#12 friendly name, the request's, the renewed one's, or CN."""
+        if o.friendly_name:
+            return o.friendly_name
+        if requests:
+            return requests[0].name
+        earlier = self.stored_by_spki.get(o.facts.spki_sha256)
+        if earlier:
+            return earlier[0].name
+        return o.facts.display_name
+
+    def _new_row(self, o: _Offered, name: str) -> schema.Certificate:
+        return chain_service.new_row(
+            o.cert,
+            o.facts,
+            name=name,
+            source="imported",
+            key_id=self.key_ids.get(o.facts.spki_sha256),
+            now=self.now,
         )
-    return result
 
-
-def _fulfil_requests(
-    ctx: Context,
-    session: Session,
-    row: schema.Certificate,
-    key_id: str,
-    now: dt.datetime,
-) -> list[int]:
-    """Mark pending requests for this certificate's key as fulfilled."""
-    fulfilled = []
-    for request in stored_requests.pending_for_key(session, key_id):
-        request.status = "fulfilled"
-        request.certificate_id = row.id
-        request.fulfilled_at = now
-        fulfilled.append(request.id)
-        events.record(
-            session,
-            at=now,
-            actor=ctx.actor,
-            action="request.fulfilled",
-            object_type="request",
-            object_id=request.id,
-            object_name=request.name,
-            details={"certificate_id": row.id},
+    def _event(
+        self,
+        action: str,
+        object_type: str,
+        object_id: int,
+        object_name: str,
+        details: dict[str, Any],
+    ) -> None:
+        self.events.append(
+            {
+                "at": self.now,
+                "actor": self.ctx.actor,
+                "action": action,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "object_name": object_name,
+                "details": details,
+            }
         )
-    return fulfilled
-
-
-def _name_for(session: Session, o: _Offered, key_ids: dict[str, str]) -> str:
-    """A friendly name: the PKCS#12 one, the request's, the renewed one's, or CN."""
-    if o.friendly_name:
-        return o.friendly_name
-    key_id = key_ids.get(o.facts.spki_sha256)
-    if key_id is not None:
-        for request in stored_requests.pending_for_key(session, key_id):
-            return request.name
-    for earlier in stored.with_spki(session, o.facts.spki_sha256):
-        return earlier.name
-    return o.facts.display_name
 
 
 def _fingerprints_in(chains: Iterable[Chain]) -> set[str]:
@@ -372,13 +423,17 @@ def _fingerprints_in(chains: Iterable[Chain]) -> set[str]:
     return found
 
 
-def _item(outcome: str, o: _Offered, row: schema.Certificate) -> ImportedItem:
+def _stored_item(outcome: str, filename: str, row: schema.Certificate) -> ImportedItem:
     return ImportedItem(
         outcome,
         "certificate",
-        o.file,
+        filename,
         id=row.id,
         name=row.name,
         fingerprint_sha256=row.fingerprint_sha256,
         role=row.role,
     )
+
+
+def _item(outcome: str, o: _Offered, row: schema.Certificate) -> ImportedItem:
+    return _stored_item(outcome, o.file, row)

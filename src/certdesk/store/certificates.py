@@ -1,13 +1,14 @@
 """Stored certificates and the links that make up their chains."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from certdesk.errors import Ambiguous, NotFound
 from certdesk.store import schema
+from certdesk.store.schema import CHUNK
 
 Row = schema.Certificate
 
@@ -34,9 +35,8 @@ def get_certificate(session: Session, ref: str) -> Row:
 def by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Row]:
     wanted = list(set(fingerprints))
     found: dict[str, Row] = {}
-    # Chunked: SQLite limits the number of bound parameters per statement.
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
         for row in session.scalars(
             select(Row).where(Row.fingerprint_sha256.in_(chunk))
         ):
@@ -52,7 +52,19 @@ def list_certificates(session: Session, roles: Sequence[str] = ()) -> list[Row]:
 
 
 def with_spki(session: Session, spki: str) -> list[Row]:
-    return list(session.scalars(select(Row).where(Row.spki_sha256 == spki)))
+    return with_spkis(session, [spki]).get(spki, [])
+
+
+def with_spkis(session: Session, spkis: Iterable[str]) -> dict[str, list[Row]]:
+    """Stored certificates by the key they certify, oldest first."""
+    wanted = list(set(spkis))
+    found: dict[str, list[Row]] = defaultdict(list)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        query = select(Row).where(Row.spki_sha256.in_(chunk)).order_by(Row.id)
+        for row in session.scalars(query):
+            found[row.spki_sha256].append(row)
+    return found
 
 
 def issuer_rows(session: Session) -> list[Row]:
@@ -73,8 +85,8 @@ def chains_of(session: Session, ids: Sequence[int]) -> dict[int, list[Row]]:
     """Chains of many certificates at once, for listings."""
     links = schema.ChainLink
     chains: dict[int, list[Row]] = defaultdict(list)
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
+    for start in range(0, len(ids), CHUNK):
+        chunk = list(ids[start : start + CHUNK])
         query = (
             select(links.certificate_id, Row)
             .join(Row, Row.id == links.issuer_id)
@@ -87,12 +99,24 @@ def chains_of(session: Session, ids: Sequence[int]) -> dict[int, list[Row]]:
 
 
 def set_chain(session: Session, certificate_id: int, issuer_ids: Sequence[int]) -> None:
+    """Replace a stored certificate's chain."""
     links = schema.ChainLink
-    session.execute(delete(links).where(links.certificate_id == certificate_id))
-    session.add_all(
-        links(certificate_id=certificate_id, position=i, issuer_id=issuer_id)
-        for i, issuer_id in enumerate(issuer_ids)
+    session.execute(
+        delete(links).where(links.certificate_id == certificate_id),
+        execution_options={"synchronize_session": False},
     )
+    add_links(session, {certificate_id: issuer_ids})
+
+
+def add_links(session: Session, chains: Mapping[int, Sequence[int]]) -> None:
+    """Write the chains of certificates that have none yet, in one statement."""
+    rows = [
+        {"certificate_id": cert_id, "position": position, "issuer_id": issuer_id}
+        for cert_id, issuer_ids in chains.items()
+        for position, issuer_id in enumerate(issuer_ids)
+    ]
+    if rows:
+        session.execute(insert(schema.ChainLink), rows)
 
 
 def users_of_issuer(session: Session, issuer_id: int) -> list[Row]:

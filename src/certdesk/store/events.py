@@ -3,10 +3,22 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from certdesk.store import schema
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many events in one statement; each dict has `record`'s keyword names."""
+    if rows:
+        session.execute(
+            insert(schema.Event),
+            [
+                {"details": {}, "object_id": None, "object_name": None, **r}
+                for r in rows
+            ],
+        )
 
 
 def record(

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from certdesk.pki.keys import (
     spki_sha256,
 )
 from certdesk.store import schema
+from certdesk.store.schema import CHUNK
 from certdesk.store.sealing import MasterKey
 
 
@@ -47,6 +49,17 @@ def add_key(
 
 def find_key(session: Session, spki: str) -> schema.Key | None:
     return session.scalar(select(schema.Key).where(schema.Key.spki_sha256 == spki))
+
+
+def find_keys(session: Session, spkis: Iterable[str]) -> dict[str, schema.Key]:
+    """Stored keys by SPKI hash, for many at once."""
+    wanted = list(set(spkis))
+    found: dict[str, schema.Key] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        query = select(schema.Key).where(schema.Key.spki_sha256.in_(chunk))
+        found.update((row.spki_sha256, row) for row in session.scalars(query))
+    return found
 
 
 def load_key(session: Session, master_key: MasterKey, key_id: str) -> HeldKey:

@@ -1,10 +1,14 @@
 """Stored certificate signing requests."""
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certdesk.errors import Ambiguous, NotFound
 from certdesk.store import schema
+from certdesk.store.schema import CHUNK
 
 Row = schema.Request
 
@@ -29,5 +33,16 @@ def list_requests(session: Session) -> list[Row]:
 
 
 def pending_for_key(session: Session, key_id: str) -> list[Row]:
-    query = select(Row).where(Row.key_id == key_id, Row.status == "pending")
-    return list(session.scalars(query))
+    return pending_for_keys(session, [key_id]).get(key_id, [])
+
+
+def pending_for_keys(session: Session, key_ids: Iterable[str]) -> dict[str, list[Row]]:
+    """Pending requests by key id, for many keys at once."""
+    wanted = list(set(key_ids))
+    found: dict[str, list[Row]] = defaultdict(list)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        query = select(Row).where(Row.key_id.in_(chunk), Row.status == "pending")
+        for row in session.scalars(query.order_by(Row.id)):
+            found[row.key_id].append(row)
+    return found
