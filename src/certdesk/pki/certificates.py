@@ -280,6 +280,8 @@ def printable(text: str, limit: int = 200) -> str:
     Names come from certificates made by anyone; a NUL or an escape sequence
     must not reach a terminal, a log line or a database that refuses it.
     """
+    if text.isprintable():
+        return text[:limit]
     cleaned = "".join("?" if unicodedata.category(c) == "Cc" else c for c in text)
     return cleaned[:limit]
 

@@ -88,6 +88,7 @@ class ChainBuilder:
         self.pool = pool
         self.trust_roots = trust_roots
         self._links: dict[str, tuple[Candidate | None, Signature, bool]] = {}
+        self._verdicts: dict[tuple[object, ...], str | None] = {}
 
     def build(self, leaf: Candidate) -> Chain:
         """Follow issuers from `leaf` through the pool, then the trust roots."""
@@ -130,7 +131,7 @@ class ChainBuilder:
                     ChainStatus.COMPLETE,
                     from_trust_store=tuple(from_store),
                     notes=tuple(notes),
-                    problem=_verify_problem(leaf, issuers),
+                    problem=self._problem(leaf, issuers),
                 )
             current = found
 
@@ -140,6 +141,23 @@ class ChainBuilder:
             missing=current.facts.issuer,
             notes=(*notes, f"chain longer than {MAX_DEPTH} certificates"),
         )
+
+    def _problem(self, leaf: Candidate, issuers: list[Candidate]) -> str | None:
+        """`verify_problem`, run once per leaf profile under the same issuers.
+
+        Leaves from one CA usually share every property the verifier judges
+        apart from names, dates and signature; those the builder has already
+        settled (the names checked are the leaf's own first SAN, the moment is
+        inside every validity period, the signature was proven on the way up),
+        so one verdict holds for all of them. Name constraints depend on the
+        names themselves, so under a constrained CA every leaf is verified.
+        """
+        key = _profile(leaf, issuers)
+        if key is None:
+            return verify_problem(leaf, issuers)
+        if key not in self._verdicts:
+            self._verdicts[key] = verify_problem(leaf, issuers)
+        return self._verdicts[key]
 
     def _issuer_of(self, child: Candidate) -> tuple[Candidate | None, Signature, bool]:
         """The issuer of `child`, and whether it came from the trust roots."""
@@ -196,7 +214,42 @@ def _find_issuer(
     return None, Signature.INVALID
 
 
-def _verify_problem(leaf: Candidate, issuers: list[Candidate]) -> str | None:
+def _profile(leaf: Candidate, issuers: list[Candidate]) -> tuple[object, ...] | None:
+    """What a verifier's verdict depends on, names and dates aside; None if unsure."""
+    for issuer in issuers:
+        try:
+            issuer.cert.extensions.get_extension_for_class(x509.NameConstraints)
+        except x509.ExtensionNotFound:
+            continue
+        return None
+
+    parts: list[object] = [
+        tuple(i.facts.fingerprint_sha256 for i in issuers),
+        leaf.cert.version,
+        leaf.cert.signature_algorithm_oid.dotted_string,
+        str(leaf.facts.key),
+        bool(leaf.cert.subject),
+        bool(leaf.facts.dns_names),
+        bool(leaf.facts.dns_names) and leaf.facts.dns_names[0].startswith("*."),
+    ]
+    for extension in leaf.cert.extensions:
+        if isinstance(
+            extension.value,
+            x509.SubjectAlternativeName
+            | x509.SubjectKeyIdentifier
+            | x509.AuthorityKeyIdentifier,
+        ):
+            parts.append((extension.oid.dotted_string, extension.critical))
+            continue
+        try:
+            value = extension.value.public_bytes()
+        except (NotImplementedError, ValueError, TypeError):
+            return None
+        parts.append((extension.oid.dotted_string, extension.critical, value))
+    return tuple(parts)
+
+
+def verify_problem(leaf: Candidate, issuers: list[Candidate]) -> str | None:
     """Why a TLS client would refuse this complete chain, or None.
 
     Checked at a moment inside every certificate's validity, so the verdict is

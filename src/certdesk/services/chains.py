@@ -7,6 +7,7 @@ import brings issuers that a stored, incomplete chain was missing, so the
 
 import datetime as dt
 from collections.abc import Collection
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,7 +19,13 @@ from certdesk.pki.certificates import (
     printable,
     read_facts,
 )
-from certdesk.pki.chain import Candidate, CertificateIndex, Chain, ChainBuilder
+from certdesk.pki.chain import (
+    Candidate,
+    CertificateIndex,
+    Chain,
+    ChainBuilder,
+    ChainStatus,
+)
 from certdesk.services.trust import mozilla_roots
 from certdesk.store import certificates as stored
 from certdesk.store import schema
@@ -35,6 +42,36 @@ def stored_pool(session: Session) -> CertificateIndex:
     return CertificateIndex(candidate(row) for row in stored.issuer_rows(session))
 
 
+def row_values(
+    cert: x509.Certificate,
+    facts: CertificateFacts,
+    *,
+    name: str,
+    source: str,
+    key_id: str | None,
+    now: dt.datetime,
+    chain: Chain | None = None,
+) -> dict[str, Any]:
+    """The column values of a certificate row, with its chain verdict if known."""
+    values: dict[str, Any] = {
+        "name": printable(name),
+        "fingerprint_sha256": facts.fingerprint_sha256,
+        "der": cert.public_bytes(Encoding.DER),
+        "role": str(facts.role),
+        "subject": facts.subject,
+        "issuer": facts.issuer,
+        "sans": facts.sans,
+        "not_before": facts.not_before,
+        "not_after": facts.not_after,
+        "spki_sha256": facts.spki_sha256,
+        "key_id": key_id,
+        "source": source,
+        "created_at": now,
+    }
+    values.update(chain_values(chain) if chain else chain_values(_UNKNOWN))
+    return values
+
+
 def new_row(
     cert: x509.Certificate,
     facts: CertificateFacts,
@@ -45,35 +82,24 @@ def new_row(
     now: dt.datetime,
 ) -> schema.Certificate:
     return schema.Certificate(
-        name=printable(name),
-        fingerprint_sha256=facts.fingerprint_sha256,
-        der=cert.public_bytes(Encoding.DER),
-        role=str(facts.role),
-        subject=facts.subject,
-        issuer=facts.issuer,
-        sans=facts.sans,
-        not_before=facts.not_before,
-        not_after=facts.not_after,
-        spki_sha256=facts.spki_sha256,
-        key_id=key_id,
-        source=source,
-        chain_status="incomplete",
-        chain_missing=None,
-        chain_problem=None,
-        chain_notes=[],
-        created_at=now,
+        **row_values(cert, facts, name=name, source=source, key_id=key_id, now=now)
     )
 
 
-def describe(row: schema.Certificate, chain: Chain, ids: dict[str, int]) -> list[int]:
-    """Copy `chain`'s verdict onto `row`; return the issuer ids, nearest first.
+_UNKNOWN = Chain((), ChainStatus.INCOMPLETE)
 
-    `ids` maps the fingerprint of every issuer in the chain to its stored id.
-    """
-    row.chain_status = str(chain.status)
-    row.chain_missing = chain.missing
-    row.chain_problem = chain.problem
-    row.chain_notes = list(chain.notes)
+
+def chain_values(chain: Chain) -> dict[str, Any]:
+    return {
+        "chain_status": str(chain.status),
+        "chain_missing": chain.missing,
+        "chain_problem": chain.problem,
+        "chain_notes": list(chain.notes),
+    }
+
+
+def issuer_ids(chain: Chain, ids: dict[str, int]) -> list[int]:
+    """Stored ids of `chain`'s issuers, nearest first; `ids` maps fingerprints."""
     return [ids[i.facts.fingerprint_sha256] for i in chain.issuers]
 
 
@@ -84,7 +110,9 @@ def save_chain(
     ids: dict[str, int],
 ) -> None:
     """Replace the stored chain of `row` with `chain`."""
-    stored.set_chain(session, row.id, describe(row, chain, ids))
+    for column, value in chain_values(chain).items():
+        setattr(row, column, value)
+    stored.set_chain(session, row.id, issuer_ids(chain, ids))
 
 
 def store_trust_roots(

@@ -94,6 +94,17 @@ class _Offered:
         return Candidate(self.cert, self.facts)
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What the batch needs to know of a row it inserted."""
+
+    id: int
+    name: str
+    fingerprint_sha256: str
+    role: str
+    key_id: str | None
+
+
 def import_files(
     ctx: Context, files: list[ImportFile], passphrase: bytes | None
 ) -> ImportResult:
@@ -191,7 +202,7 @@ class _Batch:
         self.issuers: list[_Offered] = []
         self.chains: dict[str, Chain] = {}
         self.ids: dict[str, int] = {}
-        self.created: list[tuple[_Offered, schema.Certificate]] = []
+        self.created: list[tuple[_Offered, _Written]] = []
 
     def store_keys(self, offered_keys: dict[str, tuple[HeldKey, str]]) -> None:
         """Seal new keys; each must belong to a certificate here or in the store."""
@@ -287,19 +298,18 @@ class _Batch:
         self.ids = {
             r.fingerprint_sha256: r.id for r in stored.issuer_rows(self.session)
         }
-        rows = [self._new_row(o, o.friendly_name or o.facts.display_name) for o in kept]
-        self.session.add_all(rows)
-        self.session.flush()
-        self.ids.update((r.fingerprint_sha256, r.id) for r in rows)
-        self.created += zip(kept, rows, strict=True)
+        written = self._write(
+            kept, [o.friendly_name or o.facts.display_name for o in kept]
+        )
+        self.ids.update((w.fingerprint_sha256, w.id) for w in written)
         chain_service.store_trust_roots(
             self.session, list(self.chains.values()), self.ids, self.now
         )
 
     def store_identities(self) -> None:
         pending = stored_requests.pending_for_keys(self.session, self.key_ids.values())
-        rows = []
         fresh = []
+        names = []
         for o in self.identities:
             fp = o.facts.fingerprint_sha256
             key_id = self.key_ids.get(o.facts.spki_sha256)
@@ -311,34 +321,52 @@ class _Batch:
                 else:
                     self.result.items.append(_item("already-present", o, row))
                 continue
-            requests = pending.get(key_id, []) if key_id else []
-            rows.append(self._new_row(o, self._name_for(o, requests)))
             fresh.append(o)
-        self.session.add_all(rows)
-        self.session.flush()
-        self.created += zip(fresh, rows, strict=True)
+            names.append(self._name_for(o, pending.get(key_id, []) if key_id else []))
+        self._write(fresh, names)
 
         links: dict[int, list[int]] = {}
-        for o, row in self.created:
-            links[row.id] = chain_service.describe(
-                row, self.chains[o.facts.fingerprint_sha256], self.ids
-            )
-            self.result.items.append(_item("created", o, row))
+        for o, written in self.created:
+            chain = self.chains[o.facts.fingerprint_sha256]
+            links[written.id] = chain_service.issuer_ids(chain, self.ids)
+            self.result.items.append(_item("created", o, written))
             self._event(
                 "certificate.imported",
                 "certificate",
-                row.id,
-                row.name,
+                written.id,
+                written.name,
                 {
-                    "fingerprint_sha256": row.fingerprint_sha256,
-                    "role": row.role,
+                    "fingerprint_sha256": written.fingerprint_sha256,
+                    "role": written.role,
                     "file": o.file,
-                    "has_key": row.key_id is not None,
-                    "chain_status": row.chain_status,
+                    "has_key": written.key_id is not None,
+                    "chain_status": str(chain.status),
                 },
             )
         stored.add_links(self.session, links)
         self._pending = pending
+
+    def _write(self, offered: list[_Offered], names: list[str]) -> list[_Written]:
+        """Insert new certificates, chain verdicts included, in one statement."""
+        values = [
+            chain_service.row_values(
+                o.cert,
+                o.facts,
+                name=name,
+                source="imported",
+                key_id=self.key_ids.get(o.facts.spki_sha256),
+                now=self.now,
+                chain=self.chains[o.facts.fingerprint_sha256],
+            )
+            for o, name in zip(offered, names, strict=True)
+        ]
+        ids = stored.insert_many(self.session, values)
+        written = [
+            _Written(row_id, v["name"], v["fingerprint_sha256"], v["role"], v["key_id"])
+            for row_id, v in zip(ids, values, strict=True)
+        ]
+        self.created += zip(offered, written, strict=True)
+        return written
 
     def fulfil_requests(self) -> None:
         """A signed certificate fulfils the pending requests for its key."""
@@ -385,16 +413,6 @@ class _Batch:
             return earlier[0].name
         return o.facts.display_name
 
-    def _new_row(self, o: _Offered, name: str) -> schema.Certificate:
-        return chain_service.new_row(
-            o.cert,
-            o.facts,
-            name=name,
-            source="imported",
-            key_id=self.key_ids.get(o.facts.spki_sha256),
-            now=self.now,
-        )
-
     def _event(
         self,
         action: str,
@@ -423,7 +441,9 @@ def _fingerprints_in(chains: Iterable[Chain]) -> set[str]:
     return found
 
 
-def _stored_item(outcome: str, filename: str, row: schema.Certificate) -> ImportedItem:
+def _stored_item(
+    outcome: str, filename: str, row: schema.Certificate | _Written
+) -> ImportedItem:
     return ImportedItem(
         outcome,
         "certificate",
@@ -435,5 +455,7 @@ def _stored_item(outcome: str, filename: str, row: schema.Certificate) -> Import
     )
 
 
-def _item(outcome: str, o: _Offered, row: schema.Certificate) -> ImportedItem:
+def _item(
+    outcome: str, o: _Offered, row: schema.Certificate | _Written
+) -> ImportedItem:
     return _stored_item(outcome, o.file, row)
