@@ -130,16 +130,22 @@ def read_facts(cert: x509.Certificate) -> CertificateFacts:
 
 def _read_facts(cert: x509.Certificate) -> CertificateFacts:
     public = cert.public_key()
-    extensions = cert.extensions
+    # One pass over the extensions: looking each up by class walks them again.
+    extensions = {type(e.value): e.value for e in cert.extensions}
     constraints = _extension(extensions, x509.BasicConstraints)
     is_ca = bool(constraints and constraints.ca)
-    self_issued = cert.subject == cert.issuer
+    subject, issuer = cert.subject, cert.issuer
+    self_issued = subject == issuer
 
     san = _extension(extensions, x509.SubjectAlternativeName)
-    dns_names = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
-    ips = (
-        tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san else ()
-    )
+    dns: list[str] = []
+    ip_list: list[str] = []
+    for general_name in san or ():
+        if isinstance(general_name, x509.DNSName):
+            dns.append(general_name.value)
+        elif isinstance(general_name, x509.IPAddress):
+            ip_list.append(str(general_name.value))
+    dns_names, ips = tuple(dns), tuple(ip_list)
 
     ski = _extension(extensions, x509.SubjectKeyIdentifier)
     aki = _extension(extensions, x509.AuthorityKeyIdentifier)
@@ -158,10 +164,10 @@ def _read_facts(cert: x509.Certificate) -> CertificateFacts:
         fingerprint_sha256=fingerprint(cert),
         fingerprint_sha1=cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303
         serial=_serial(cert),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        subject_cn=_common_name(cert.subject),
-        issuer_cn=_common_name(cert.issuer),
+        subject=subject.rfc4514_string(),
+        issuer=issuer.rfc4514_string(),
+        subject_cn=_common_name(subject),
+        issuer_cn=_common_name(issuer),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         dns_names=dns_names,
@@ -180,9 +186,12 @@ def _read_facts(cert: x509.Certificate) -> CertificateFacts:
 
 
 def check_readable(filename: str, cert: x509.Certificate) -> CertificateFacts:
-    """`read_facts`, with a failure turned into a rejection of `filename`."""
+    """`read_facts`, with a failure turned into a rejection of `filename`.
+
+    Called by the decoder, which already runs `quietly`.
+    """
     try:
-        return read_facts(cert)
+        return _read_facts(cert)
     except UnsupportedAlgorithm as exc:
         raise RejectedFile(
             filename, f"certificate uses an unsupported algorithm ({exc})"
@@ -247,16 +256,13 @@ def is_self_signed(cert: x509.Certificate, facts: CertificateFacts) -> bool:
 def _with_role(cert: x509.Certificate, facts: CertificateFacts) -> CertificateFacts:
     if facts.is_ca or (cert.version is x509.Version.v1 and facts.self_issued):
         role = Role.ROOT if is_self_signed(cert, facts) else Role.INTERMEDIATE
-    else:
-        role = Role.SERVER
-    return replace(facts, role=role)
+        return replace(facts, role=role)
+    return facts
 
 
-def _extension(extensions: x509.Extensions, kind: type[_Ext]) -> _Ext | None:
-    try:
-        return extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
+def _extension(extensions: dict[type, object], kind: type[_Ext]) -> _Ext | None:
+    value = extensions.get(kind)
+    return value if isinstance(value, kind) else None
 
 
 def _serial(cert: x509.Certificate) -> str:

@@ -89,6 +89,7 @@ class ChainBuilder:
         self.trust_roots = trust_roots
         self._links: dict[str, tuple[Candidate | None, Signature, bool]] = {}
         self._verdicts: dict[tuple[object, ...], str | None] = {}
+        self._constrained: dict[tuple[str, ...], bool] = {}
 
     def build(self, leaf: Candidate) -> Chain:
         """Follow issuers from `leaf` through the pool, then the trust roots."""
@@ -152,7 +153,12 @@ class ChainBuilder:
         so one verdict holds for all of them. Name constraints depend on the
         names themselves, so under a constrained CA every leaf is verified.
         """
-        key = _profile(leaf, issuers)
+        chain_key = tuple(i.facts.fingerprint_sha256 for i in issuers)
+        constrained = self._constrained.get(chain_key)
+        if constrained is None:
+            constrained = any(_name_constrained(i) for i in issuers)
+            self._constrained[chain_key] = constrained
+        key = None if constrained else _profile(leaf, chain_key)
         if key is None:
             return verify_problem(leaf, issuers)
         if key not in self._verdicts:
@@ -214,38 +220,48 @@ def _find_issuer(
     return None, Signature.INVALID
 
 
-def _profile(leaf: Candidate, issuers: list[Candidate]) -> tuple[object, ...] | None:
-    """What a verifier's verdict depends on, names and dates aside; None if unsure."""
-    for issuer in issuers:
-        try:
-            issuer.cert.extensions.get_extension_for_class(x509.NameConstraints)
-        except x509.ExtensionNotFound:
-            continue
-        return None
+def _name_constrained(issuer: Candidate) -> bool:
+    try:
+        issuer.cert.extensions.get_extension_for_class(x509.NameConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
+
+_NAME_DEPENDENT = (
+    x509.SubjectAlternativeName,
+    x509.SubjectKeyIdentifier,
+    x509.AuthorityKeyIdentifier,
+)
+
+
+def _profile(leaf: Candidate, chain_key: tuple[str, ...]) -> tuple[object, ...] | None:
+    """What a verifier's verdict depends on, names and dates aside; None if unsure.
+
+    Extension values are compared as values (they are hashable), except those
+    that differ per certificate by nature: names and key identifiers, whose
+    presence and criticality are kept.
+    """
     parts: list[object] = [
-        tuple(i.facts.fingerprint_sha256 for i in issuers),
+        chain_key,
         leaf.cert.version,
         leaf.cert.signature_algorithm_oid.dotted_string,
         str(leaf.facts.key),
-        bool(leaf.cert.subject),
+        bool(leaf.facts.subject),
         bool(leaf.facts.dns_names),
         bool(leaf.facts.dns_names) and leaf.facts.dns_names[0].startswith("*."),
     ]
     for extension in leaf.cert.extensions:
-        if isinstance(
-            extension.value,
-            x509.SubjectAlternativeName
-            | x509.SubjectKeyIdentifier
-            | x509.AuthorityKeyIdentifier,
-        ):
+        if isinstance(extension.value, _NAME_DEPENDENT):
             parts.append((extension.oid.dotted_string, extension.critical))
-            continue
-        try:
-            value = extension.value.public_bytes()
-        except (NotImplementedError, ValueError, TypeError):
-            return None
-        parts.append((extension.oid.dotted_string, extension.critical, value))
+        else:
+            parts.append(
+                (extension.oid.dotted_string, extension.critical, extension.value)
+            )
+    try:
+        hash(tuple(parts))
+    except TypeError:
+        return None
     return tuple(parts)
 
 

@@ -113,7 +113,8 @@ def insert_many(session: Session, values: Sequence[Mapping[str, Any]]) -> list[i
     """Insert certificate rows in one statement; their ids, in the same order."""
     if not values:
         return []
-    query = insert(Row).returning(Row.id, sort_by_parameter_order=True)
+    table = schema.table(Row)
+    query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return [row_id for (row_id,) in session.execute(query, list(values))]
 
 
@@ -125,7 +126,7 @@ def add_links(session: Session, chains: Mapping[int, Sequence[int]]) -> None:
         for position, issuer_id in enumerate(issuer_ids)
     ]
     if rows:
-        session.execute(insert(schema.ChainLink), rows)
+        session.execute(insert(schema.table(schema.ChainLink)), rows)
 
 
 def users_of_issuer(session: Session, issuer_id: int) -> list[Row]:

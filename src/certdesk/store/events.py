@@ -13,7 +13,7 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many events in one statement; each dict has `record`'s keyword names."""
     if rows:
         session.execute(
-            insert(schema.Event),
+            insert(schema.table(schema.Event)),
             [
                 {"details": {}, "object_id": None, "object_name": None, **r}
                 for r in rows

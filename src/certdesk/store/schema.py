@@ -13,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -171,3 +172,8 @@ class Event(Base):
     object_id: Mapped[str | None] = mapped_column(String(64))
     object_name: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for bulk statements that skip the ORM."""
+    return Base.metadata.tables[model.__tablename__]
