@@ -104,3 +104,20 @@ def run_cli(data_dir: DataDir, capsysbinary: pytest.CaptureFixture[bytes]) -> Ru
         return CliResult(code, captured.out.decode(), captured.err.decode())
 
     return run
+
+
+@pytest.fixture
+def initialised(run_cli: RunCli) -> RunCli:
+    """`run_cli` on a data directory that `certdesk init` has set up."""
+    result = run_cli("init")
+    assert result.code == 0, result.err
+    return run_cli
+
+
+@pytest.fixture
+def passphrase_file(tmp_path: Path) -> Path:
+    from tests.clitools import PASSPHRASE
+
+    path = tmp_path / "passphrase.txt"
+    path.write_text(PASSPHRASE + "\n")
+    return path

@@ -122,8 +122,10 @@ def make_leaf(
     days: int = 90,
     not_before: dt.datetime | None = None,
     hash_algorithm: hashes.HashAlgorithm | None = None,
+    usage: x509.ObjectIdentifier = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
 ) -> Issued:
-    """A TLS server certificate for `names` signed by `parent`."""
+    """A TLS server certificate for `names` signed by `parent` (or another
+    `usage`, to make one a TLS client must refuse)."""
     key = key or ec_key()
     names = names or ("www.example.test",)
     start = not_before or now - dt.timedelta(days=1)
@@ -141,7 +143,7 @@ def make_leaf(
             critical=False,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+            x509.ExtendedKeyUsage([usage]),
             critical=False,
         )
         .add_extension(

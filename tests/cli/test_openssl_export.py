@@ -10,66 +10,25 @@ import json
 import re
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certdesk.cli.main import main
+from tests.clitools import (
+    JSON,
+    PASSPHRASE,
+    cli_json,
+    openssl,
+    openssl_all,
+    openssl_fingerprint,
+    show,
+)
 from tests.conftest import CliResult, RunCli
 from tests.pkitools import three_levels
 
-PASSPHRASE = "export passphrase for openssl"
-
-JSON = dict[str, Any]
-
-
 # --- Running openssl and certdesk --------------------------------------------
-
-
-def openssl(*args: str | Path, stdin: bytes | None = None) -> bytes:
-    """Run `openssl ARGS...`; its standard output."""
-    done = subprocess.run(
-        ["openssl", *(str(a) for a in args)],
-        check=True,
-        capture_output=True,
-        input=stdin,
-    )
-    return done.stdout
-
-
-def openssl_all(*args: str | Path, stdin: bytes | None = None) -> str:
-    """Run `openssl ARGS...`; standard output and error together, as text.
-
-    Some commands (`pkcs12 -info`, `req -verify`) report on standard error.
-    """
-    done = subprocess.run(
-        ["openssl", *(str(a) for a in args)],
-        check=True,
-        capture_output=True,
-        input=stdin,
-    )
-    return (done.stdout + done.stderr).decode()
-
-
-def openssl_fingerprint(cert: Path, *, der: bool = False) -> str:
-    """SHA-256 fingerprint as openssl prints it, in certdesk's hex form."""
-    inform = ["-inform", "DER"] if der else []
-    out = openssl("x509", "-in", cert, *inform, "-noout", "-fingerprint", "-sha256")
-    # "sha256 Fingerprint=AB:CD:..."
-    return out.decode().strip().split("=", 1)[1].replace(":", "").lower()
-
-
-def cli_json(run_cli: RunCli, *args: str) -> Any:
-    result = run_cli(*args, "--json")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
-def show(run_cli: RunCli, cert_id: int) -> JSON:
-    view: JSON = cli_json(run_cli, "cert", "show", str(cert_id))
-    return view
 
 
 def export(run_cli: RunCli, cert_id: int, out: Path, *args: str) -> JSON:
@@ -87,20 +46,6 @@ def events(run_cli: RunCli) -> tuple[str, list[JSON]]:
     result = run_cli("event", "list", "--limit", "10000", "--json")
     assert result.code == 0, result.err
     return result.out, json.loads(result.out)
-
-
-@pytest.fixture
-def initialised(run_cli: RunCli) -> Iterator[RunCli]:
-    result = run_cli("init")
-    assert result.code == 0, result.err
-    yield run_cli
-
-
-@pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    path = tmp_path / "passphrase.txt"
-    path.write_text(PASSPHRASE + "\n")
-    return path
 
 
 def self_signed(

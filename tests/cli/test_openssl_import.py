@@ -7,9 +7,7 @@ about the same file.
 """
 
 import datetime as dt
-import json
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,39 +18,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certdesk.services.trust import mozilla_roots
+from tests.clitools import (
+    JSON,
+    PASSPHRASE,
+    cli_json,
+    openssl,
+    openssl_fingerprint,
+    show,
+)
 from tests.conftest import CliResult, RunCli
 
-PASSPHRASE = "openssl interop passphrase"
-
-JSON = dict[str, Any]
-
-
 # --- Running openssl and certdesk --------------------------------------------
-
-
-def openssl(*args: str | Path, stdin: bytes | None = None) -> bytes:
-    """Run `openssl ARGS...`; its standard output."""
-    done = subprocess.run(
-        ["openssl", *(str(a) for a in args)],
-        check=True,
-        capture_output=True,
-        input=stdin,
-    )
-    return done.stdout
-
-
-def openssl_fingerprint(cert: Path, *, der: bool = False) -> str:
-    """SHA-256 fingerprint as openssl prints it, in certdesk's hex form."""
-    inform = ["-inform", "DER"] if der else []
-    out = openssl("x509", "-in", cert, *inform, "-noout", "-fingerprint", "-sha256")
-    # "sha256 Fingerprint=AB:CD:..."
-    return out.decode().strip().split("=", 1)[1].replace(":", "").lower()
-
-
-def cli_json(run_cli: RunCli, *args: str) -> Any:
-    result = run_cli(*args, "--json")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
 
 
 def import_ok(run_cli: RunCli, *files: Path, passphrase: Path | None = None) -> JSON:
@@ -71,11 +47,6 @@ def created(result: JSON, role: str = "server") -> JSON:
     assert len(items) == 1, result
     item: JSON = items[0]
     return item
-
-
-def show(run_cli: RunCli, cert_id: int) -> JSON:
-    view: JSON = cli_json(run_cli, "cert", "show", str(cert_id))
-    return view
 
 
 def snapshot(run_cli: RunCli) -> tuple[Any, Any]:
@@ -211,24 +182,10 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> OpensslChain:
 
 
 @pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    path = tmp_path / "passphrase.txt"
-    path.write_text(PASSPHRASE + "\n")
-    return path
-
-
-@pytest.fixture
 def wrong_passphrase_file(tmp_path: Path) -> Path:
     path = tmp_path / "wrong-passphrase.txt"
     path.write_text("not the passphrase\n")
     return path
-
-
-@pytest.fixture
-def initialised(run_cli: RunCli) -> Iterator[RunCli]:
-    result = run_cli("init")
-    assert result.code == 0, result.err
-    yield run_cli
 
 
 # --- Certificates and keys ----------------------------------------------------

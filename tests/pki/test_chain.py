@@ -189,32 +189,6 @@ def test_verifier_problem_names_a_missing_server_usage() -> None:
     assert chain.problem is not None
 
 
-def _client_only_leaf(root: Issued, name: str) -> x509.Certificate:
-    key = rsa_key()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name.from_rfc4514_string(f"CN={name}"))
-        .issuer_name(root.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()),
-            critical=False,
-        )
-        .sign(root.key, hashes.SHA256())
-    )
-
-
 def test_one_builder_judges_each_leaf_profile_on_its_own() -> None:
     """The verdict is shared only by leaves the verifier cannot tell apart."""
     root = make_ca("Shared Root")
@@ -222,7 +196,9 @@ def test_one_builder_judges_each_leaf_profile_on_its_own() -> None:
         CertificateIndex([_candidate(root.cert)]), CertificateIndex()
     )
     good = [make_leaf(root, f"ok{i}.example.test") for i in range(3)]
-    bad = _client_only_leaf(root, "client.example.test")
+    bad = make_leaf(
+        root, "client.example.test", usage=x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    ).cert
 
     verdicts = [builder.build(_candidate(leaf.cert)).problem for leaf in good]
     assert verdicts == [None, None, None]

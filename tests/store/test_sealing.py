@@ -8,13 +8,10 @@ only under their own master key and their own row.
 
 import base64
 import contextlib
-import json
 import secrets
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -28,29 +25,8 @@ from certdesk.store import keys as stored_keys
 from certdesk.store import schema
 from certdesk.store.datadir import DataDir
 from certdesk.store.sealing import MASTER_KEY_ENV, MasterKey
+from tests.clitools import PASSPHRASE, cli_json
 from tests.conftest import RunCli
-
-PASSPHRASE = "sealing test passphrase"
-
-
-def cli_json(run_cli: RunCli, *args: str) -> Any:
-    result = run_cli(*args, "--json")
-    assert result.code == 0, result.err
-    return json.loads(result.out)
-
-
-@pytest.fixture
-def initialised(run_cli: RunCli) -> Iterator[RunCli]:
-    result = run_cli("init")
-    assert result.code == 0, result.err
-    yield run_cli
-
-
-@pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    path = tmp_path / "passphrase.txt"
-    path.write_text(PASSPHRASE + "\n")
-    return path
 
 
 @pytest.fixture

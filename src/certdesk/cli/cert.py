@@ -51,15 +51,12 @@ def self_signed(state: CliState, /, as_json: bool, days: int, **params: Any) -> 
             subject=subject,
             days=days,
         )
-    if as_json:
-        output.emit_json(
-            {**created.view.as_json(), "input_warnings": list(created.warnings)}
-        )
-        return
-    for message in created.warnings:
-        output.warn(message)
-    click.echo(
-        f"Created self-signed certificate {created.view.id} ({created.view.name})"
+    view = created.view
+    output.created(
+        view.as_json(),
+        created.warnings,
+        as_json=as_json,
+        message=f"Created self-signed certificate {view.id} ({view.name})",
     )
 
 

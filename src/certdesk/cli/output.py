@@ -42,6 +42,18 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def created(
+    data: dict[str, Any], warnings: Sequence[str], *, as_json: bool, message: str
+) -> None:
+    """What a create command answers: the object, and what its input warned of."""
+    if as_json:
+        emit_json({**data, "input_warnings": list(warnings)})
+        return
+    for text in warnings:
+        warn(text)
+    click.echo(message)
+
+
 def certificate_rows(views: Sequence[CertificateView]) -> None:
     rows = []
     for v in views:

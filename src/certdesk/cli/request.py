@@ -49,16 +49,13 @@ def create(state: CliState, /, as_json: bool, like: str | None, **params: Any) -
             key_type=KeyType(params["key_type"]),
             subject=subject,
         )
-    if as_json:
-        output.emit_json(
-            {**created.view.as_json(), "input_warnings": list(created.warnings)}
-        )
-        return
-    for message in created.warnings:
-        output.warn(message)
-    click.echo(f"Created request {created.view.id} ({created.view.name})")
-    click.echo(
-        f"Show its request data with: certdesk request show {created.view.id} --pem"
+    view = created.view
+    output.created(
+        view.as_json(),
+        created.warnings,
+        as_json=as_json,
+        message=f"Created request {view.id} ({view.name})\n"
+        f"Show its request data with: certdesk request show {view.id} --pem",
     )
 
 

@@ -13,10 +13,11 @@ from certdesk.pki.encode import ExportFormat, encode
 from certdesk.pki.issuing import build_self_signed
 from certdesk.pki.keys import KeyType, generate_key
 from certdesk.pki.names import SubjectSpec
+from certdesk.services import audit
 from certdesk.services import chains as chain_service
 from certdesk.services.context import Context
 from certdesk.services.views import FACTORY_DEFAULT, CertificateView, certificate_view
-from certdesk.store import appliance, events, schema
+from certdesk.store import appliance, schema
 from certdesk.store import certificates as stored
 from certdesk.store import keys as stored_keys
 
@@ -49,21 +50,25 @@ def create_self_signed(
 
     with ctx.store.transaction() as session:
         key_row = stored_keys.add_key(session, ctx.store.master_key, key, now)
-        row = chain_service.new_row(
-            cert, facts, name=name, source=source, key_id=key_row.id, now=now
+        values = chain_service.row_values(
+            cert,
+            facts,
+            name=name,
+            source=source,
+            key_id=key_row.id,
+            now=now,
+            chain=Chain((), ChainStatus.SELF_SIGNED),
         )
+        row = schema.Certificate(**values)
         session.add(row)
         session.flush()
-        chain_service.save_chain(session, row, Chain((), ChainStatus.SELF_SIGNED), {})
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.created",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={
+            now,
+            "certificate.created",
+            row,
+            {
                 "fingerprint_sha256": row.fingerprint_sha256,
                 "kind": source,
                 "key": str(key_type),
@@ -127,15 +132,13 @@ def set_default(ctx: Context, ref: str) -> DefaultSet:
             if previous is not None and previous.source != FACTORY_DEFAULT:
                 warnings += _root_change(session, previous, row)
         settings.default_certificate_id = row.id
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.default-set",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={"previous_default_id": previous_id},
+            now,
+            "certificate.default-set",
+            row,
+            {"previous_default_id": previous_id},
         )
         return DefaultSet(_view(session, row, now), tuple(warnings))
 
@@ -193,15 +196,13 @@ def delete(ctx: Context, ref: str, *, keep_chain: bool = False) -> Deleted:
             session, key_id
         )
         removed_issuers = [] if keep_chain else _remove_unshared(session, chain)
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.deleted",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={
+            now,
+            "certificate.deleted",
+            row,
+            {
                 "fingerprint_sha256": row.fingerprint_sha256,
                 "removed_issuers": removed_issuers,
                 "removed_key": removed_key,
@@ -257,15 +258,13 @@ def export(
         data = encode(
             fmt, leaf, chain, key, passphrase, row.name, chain_requested=with_chain
         )
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="certificate.exported",
-            object_type="certificate",
-            object_id=row.id,
-            object_name=row.name,
-            details={
+            now,
+            "certificate.exported",
+            row,
+            {
                 "format": str(fmt),
                 "chain": with_chain,
                 "private_key": with_key,

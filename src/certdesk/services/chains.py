@@ -72,20 +72,6 @@ def row_values(
     return values
 
 
-def new_row(
-    cert: x509.Certificate,
-    facts: CertificateFacts,
-    *,
-    name: str,
-    source: str,
-    key_id: str | None,
-    now: dt.datetime,
-) -> schema.Certificate:
-    return schema.Certificate(
-        **row_values(cert, facts, name=name, source=source, key_id=key_id, now=now)
-    )
-
-
 _UNKNOWN = Chain((), ChainStatus.INCOMPLETE)
 
 
@@ -124,15 +110,16 @@ def store_trust_roots(
             fp = issuer.facts.fingerprint_sha256
             if fp in ids or fp not in chain.from_trust_store:
                 continue
-            row = new_row(
+            values = row_values(
                 issuer.cert,
                 issuer.facts,
                 name=issuer.facts.display_name,
                 source=TRUST_STORE,
                 key_id=None,
                 now=now,
+                chain=Chain((), ChainStatus.SELF_SIGNED),
             )
-            row.chain_status = "self-signed"
+            row = schema.Certificate(**values)
             session.add(row)
             session.flush()
             ids[fp] = row.id

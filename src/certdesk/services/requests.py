@@ -11,13 +11,14 @@ from certdesk.pki.certificates import load_stored
 from certdesk.pki.issuing import build_request
 from certdesk.pki.keys import KeyType, generate_key
 from certdesk.pki.names import SubjectSpec, subject_fields
+from certdesk.services import audit
 from certdesk.services.certificates import check_friendly_name
 from certdesk.services.context import Context
 from certdesk.services.views import RequestView, request_view
 from certdesk.store import certificates as stored_certificates
-from certdesk.store import events, schema
 from certdesk.store import keys as stored_keys
 from certdesk.store import requests as stored
+from certdesk.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +52,13 @@ def create_request(
         )
         session.add(row)
         session.flush()
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="request.created",
-            object_type="request",
-            object_id=row.id,
-            object_name=row.name,
-            details={"key": str(key_type), "sans": row.sans, "subject": row.subject},
+            now,
+            "request.created",
+            row,
+            {"key": str(key_type), "sans": row.sans, "subject": row.subject},
         )
         view = _view(session, row)
     log.info("request created", extra={"request": name})
@@ -97,15 +96,13 @@ def delete(ctx: Context, ref: str) -> RequestView:
         session.delete(row)
         session.flush()
         removed_key = stored_keys.delete_key_if_unused(session, key_id)
-        events.record(
+        audit.record(
+            ctx,
             session,
-            at=now,
-            actor=ctx.actor,
-            action="request.deleted",
-            object_type="request",
-            object_id=view.id,
-            object_name=view.name,
-            details={"status": view.status, "removed_key": removed_key},
+            now,
+            "request.deleted",
+            row,
+            {"status": view.status, "removed_key": removed_key},
         )
     return view
 

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from certdesk.errors import Ambiguous, NotFound
 from certdesk.store import schema
+from certdesk.store.references import by_reference
 from certdesk.store.schema import CHUNK
 
 Row = schema.Certificate
@@ -17,20 +17,11 @@ Row = schema.Certificate
 def get_certificate(session: Session, ref: str) -> Row:
     """By id, full SHA-256 fingerprint, or friendly name when that is unique."""
     ref = ref.strip()
-    if ref.isdigit():
-        row = session.get(Row, int(ref))
-        if row is not None:
-            return row
-    if len(ref) == 64:
+    if len(ref) == 64 and not ref.isdigit():
         row = session.scalar(select(Row).where(Row.fingerprint_sha256 == ref.lower()))
         if row is not None:
             return row
-    named = session.scalars(select(Row).where(Row.name == ref)).all()
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise Ambiguous("certificate", ref, [r.id for r in named])
-    raise NotFound("certificate", ref)
+    return by_reference(session, Row, "certificate", ref)
 
 
 def by_fingerprint(session: Session, fingerprints: Iterable[str]) -> dict[str, Row]:

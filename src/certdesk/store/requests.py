@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from certdesk.errors import Ambiguous, NotFound
 from certdesk.store import schema
+from certdesk.store.references import by_reference
 from certdesk.store.schema import CHUNK
 
 Row = schema.Request
@@ -15,17 +15,7 @@ Row = schema.Request
 
 def get_request(session: Session, ref: str) -> Row:
     """By id, or by friendly name when that is unique."""
-    ref = ref.strip()
-    if ref.isdigit():
-        row = session.get(Row, int(ref))
-        if row is not None:
-            return row
-    named = session.scalars(select(Row).where(Row.name == ref)).all()
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise Ambiguous("request", ref, [r.id for r in named])
-    raise NotFound("request", ref)
+    return by_reference(session, Row, "request", ref)
 
 
 def list_requests(session: Session) -> list[Row]:
