@@ -300,7 +300,12 @@ def verify_problem(leaf: Candidate, issuers: list[Candidate]) -> str | None:
         )
         verifier.verify(leaf.cert, [i.cert for i in issuers[:-1]])
     except verification.VerificationError as exc:
-        return str(exc)
+        # The verifier's wording starts with how the search ended; the cause
+        # that follows is what a person can act on.
+        text = str(exc)
+        for prefix in ("validation failed: ", "candidates exhausted: "):
+            text = text.removeprefix(prefix)
+        return text
     except (ValueError, TypeError) as exc:
         return f"cannot be verified: {exc}"
     return None

@@ -90,7 +90,8 @@ def certificate_warnings(
         found.append(
             Warning(
                 "chain-invalid",
-                f"clients will refuse this chain: {chain.problem}",
+                "a strict TLS client (Web PKI profile, as cryptography verifies "
+                f"it) refuses this chain: {chain.problem}",
             )
         )
 
