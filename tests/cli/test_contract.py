@@ -218,3 +218,24 @@ def test_rekey_request_copies_subject_from_a_certificate(run_cli: RunCli) -> Non
     assert "O=Example" in request["subject"]
     assert "C=DE" in request["subject"]
     assert request["key"] == "ECDSA 384"
+
+
+def test_which_names_the_certificate_and_the_rule(run_cli: RunCli) -> None:
+    run_cli("init")
+    made = json.loads(
+        run_cli(
+            "cert", "self-signed", "--name", "Wild", "--key", "p256",
+            "--cn", "Wildcard", "--san", "*.example.test", "--json",
+        ).out
+    )  # fmt: skip
+    wildcard = json.loads(run_cli("cert", "which", "a.example.test", "--json").out)
+    assert wildcard["reason"] == "wildcard"
+    assert wildcard["certificate"]["id"] == made["id"]
+
+    fallback = json.loads(run_cli("cert", "which", "a.b.example.test", "--json").out)
+    assert fallback["reason"] == "default"
+    assert fallback["certificate"]["id"] == 1
+
+    no_sni = run_cli("cert", "which")
+    assert no_sni.code == 0
+    assert "(no SNI): certificate 1" in no_sni.out

@@ -20,7 +20,7 @@ from certdesk.errors import InvalidInput, RejectedFile, WrongPassphrase
 from certdesk.pki.encode import ExportFormat
 from certdesk.pki.issuing import MAX_SELF_SIGNED_DAYS
 from certdesk.pki.keys import KeyType
-from certdesk.services import certificates
+from certdesk.services import certificates, serving
 from certdesk.services.importing import ImportFile, import_files
 
 
@@ -286,3 +286,34 @@ def delete(state: CliState, /, as_json: bool, ref: str, keep_chain: bool) -> Non
     if deleted.removed_issuers:
         listed = ", ".join(str(i) for i in deleted.removed_issuers)
         click.echo(f"Also removed issuers no other certificate uses: {listed}")
+
+
+@cert.command()
+@click.argument("server_name", required=False)
+@json_option
+@pass_state
+def which(state: CliState, /, as_json: bool, server_name: str | None) -> None:
+    """Which certificate a client asking for SERVER_NAME gets, and why.
+
+    Without SERVER_NAME: what a client that sends no SNI gets. This is the
+    decision the TLS front end makes for each handshake: an exact SAN match,
+    else a wildcard covering the leftmost label, else the default.
+    """
+    with state.context() as ctx:
+        answer = serving.which(ctx, server_name)
+    if as_json:
+        output.emit_json(answer.as_json())
+        return
+    chosen = answer.choice.certificate
+    asked = server_name or "(no SNI)"
+    if chosen is None:
+        click.echo(f"{asked}: nothing to serve (no default certificate with a key)")
+        return
+    why = {
+        "exact": "exact SAN match",
+        "wildcard": "wildcard SAN covering the leftmost label",
+        "default": "no SAN matches; the default certificate",
+    }[str(answer.choice.reason)]
+    click.echo(f"{asked}: certificate {chosen.id} ({chosen.name}): {why}")
+    for other in answer.choice.passed_over:
+        click.echo(f"  passed over {other.id} ({other.name}): {answer.because(other)}")

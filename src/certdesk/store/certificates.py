@@ -43,6 +43,11 @@ def list_certificates(session: Session, roles: Sequence[str] = ()) -> list[Row]:
     return list(session.scalars(query))
 
 
+def with_keys(session: Session) -> list[Row]:
+    """Certificates whose private key is held: those that can be served."""
+    return list(session.scalars(select(Row).where(Row.key_id.is_not(None))))
+
+
 def with_spki(session: Session, spki: str) -> list[Row]:
     return with_spkis(session, [spki]).get(spki, [])
 
