@@ -11,8 +11,10 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "certdesk"
 ALLOWED = {
     "pki": {"errors", "pki"},
     "store": {"errors", "pki", "store"},
-    "services": {"errors", "pki", "store", "services"},
-    "cli": {"errors", "pki", "store", "services", "cli"},
+    "tls": {"errors", "pki", "tls"},
+    "services": {"errors", "pki", "store", "tls", "services"},
+    "web": {"errors", "pki", "services", "tls", "web"},
+    "cli": {"errors", "pki", "store", "services", "web", "cli"},
 }
 # The pure core does no I/O: no files, sockets, databases or environment.
 PKI_FORBIDDEN_MODULES = {

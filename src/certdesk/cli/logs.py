@@ -17,6 +17,8 @@ FIELDS = (
     "path",
     "format",
     "subject",
+    "https",
+    "http",
 )
 
 

@@ -15,6 +15,7 @@ import click
 from certdesk import __version__
 from certdesk.cli import cert, event, logs, request
 from certdesk.cli.output import emit_json
+from certdesk.cli.serve import serve
 from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
 from certdesk.errors import CertdeskError
 from certdesk.services import setup
@@ -80,6 +81,7 @@ def init(state: CliState, /, as_json: bool) -> None:
 cli.add_command(cert.cert)
 cli.add_command(request.request)
 cli.add_command(event.event)
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,9 +71,9 @@ class ServedSet:
         self._exact: dict[str, list[Servable]] = defaultdict(list)
         self._wildcard: dict[str, list[Servable]] = defaultdict(list)
         self.default: Servable | None = None
-        self.count = 0
+        self.ids: set[int] = set()
         for cert in servable:
-            self.count += 1
+            self.ids.add(cert.id)
             if cert.id == default_id:
                 self.default = cert
             for san in cert.dns_names:

@@ -2,9 +2,11 @@
 
 import datetime as dt
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from certdesk.pki.certificates import load_stored
 from certdesk.pki.selection import (
     Choice,
     Servable,
@@ -13,8 +15,11 @@ from certdesk.pki.selection import (
     passed_over_because,
 )
 from certdesk.services.context import Context
-from certdesk.store import appliance
+from certdesk.store import appliance, challenges, events, schema
 from certdesk.store import certificates as stored
+from certdesk.store import keys as stored_keys
+from certdesk.tls.contexts import serving_context
+from certdesk.tls.router import ContextLoader
 
 
 def served_set(ctx: Context) -> ServedSet:
@@ -63,6 +68,36 @@ class Which:
         if chosen is None:
             return ""
         return passed_over_because(chosen, other, self.at)
+
+
+def context_loader(ctx: Context) -> ContextLoader:
+    """Builds the serving context of a certificate: leaf, intermediates, key."""
+
+    def load(cert_id: int) -> ssl.SSLContext:
+        with ctx.store.transaction() as session:
+            row = session.get(schema.Certificate, cert_id)
+            if row is None or row.key_id is None:
+                raise LookupError(f"certificate {cert_id} cannot be served")
+            chain = stored.chain_of(session, cert_id)
+            key = stored_keys.load_key(session, ctx.store.master_key, row.key_id)
+            leaf = load_stored(row.der)
+            intermediates = [load_stored(c.der) for c in chain if c.role != "root"]
+        return serving_context(leaf, intermediates, key)
+
+    return load
+
+
+def revision(ctx: Context) -> int:
+    """Changes to what is served always record an event; its id orders them."""
+    with ctx.store.transaction() as session:
+        return events.latest_id(session)
+
+
+def challenge_answer(ctx: Context, token: str) -> str | None:
+    """The key authorization for an HTTP-01 token, or None if unknown."""
+    with ctx.store.transaction() as session:
+        found = challenges.find_challenge(session, token)
+        return found.key_authorization if found else None
 
 
 def which(ctx: Context, server_name: str | None) -> Which:

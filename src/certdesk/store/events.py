@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from certdesk.store import schema
@@ -43,6 +43,11 @@ def record(
     )
     session.add(row)
     return row
+
+
+def latest_id(session: Session) -> int:
+    """The id of the newest event, 0 when there is none."""
+    return session.scalar(select(func.max(schema.Event.id))) or 0
 
 
 def list_events(

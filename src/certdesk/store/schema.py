@@ -174,6 +174,16 @@ class Event(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class AcmeChallenge(Base):
+    """An HTTP-01 answer: any node's HTTP listener serves it from the store."""
+
+    __tablename__ = "acme_challenges"
+
+    token: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_authorization: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a model, for bulk statements that skip the ORM."""
     return Base.metadata.tables[model.__tablename__]

@@ -1,0 +1,141 @@
+"""`certdesk serve`: one asyncio process with the HTTPS and HTTP listeners.
+
+The HTTPS socket listens with a context that only chooses: each handshake's
+SNI picks a certificate's own context (built on first use). A watcher polls
+the store's revision and swaps in a new served set within `poll` seconds of a
+change, without a restart and without touching open connections.
+"""
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from certdesk.services import serving
+from certdesk.services.context import Context
+from certdesk.tls.router import SniRouter
+from certdesk.web.settings import Address, ServeSettings
+from certdesk.web.site import http_app, https_app
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+def listen_socket(address: Address) -> socket.socket:
+    """A bound TCP socket, created with IPPROTO_TCP so TCP_NODELAY applies.
+
+    asyncio sets TCP_NODELAY only on sockets whose protocol is TCP; without it
+    every close of a short connection stalls on delayed acknowledgements.
+    """
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address.host, address.port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class Running:
+    """A started server: its router, sockets, and a way to stop it."""
+
+    router: SniRouter
+    https: socket.socket
+    http: socket.socket
+    stop: Callable[[], None]
+
+
+async def serve(
+    ctx: Context,
+    settings: ServeSettings,
+    *,
+    poll: float = POLL_SECONDS,
+    started: Callable[[Running], None] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT (or `Running.stop`), then close cleanly."""
+    router = SniRouter(serving.context_loader(ctx), ctx.clock)
+    router.update(await asyncio.to_thread(serving.served_set, ctx))
+    https_sock = listen_socket(settings.https)
+    http_sock = listen_socket(settings.http)
+    servers = [
+        _server(https_app(ctx), router),
+        _server(http_app(ctx, settings.https.port), None),
+    ]
+
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, done.set)
+
+    await servers[0].startup(sockets=[https_sock])
+    await servers[1].startup(sockets=[http_sock])
+    default = router.served.default
+    log.info(
+        "listening",
+        extra={
+            "https": str(settings.https),
+            "http": str(settings.http),
+            "cert": default.name if default else None,
+        },
+    )
+    watcher = asyncio.create_task(_watch(ctx, router, poll))
+    if started is not None:
+        started(Running(router, https_sock, http_sock, done.set))
+    try:
+        await done.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        watcher.cancel()
+        for server, sock in zip(servers, (https_sock, http_sock), strict=True):
+            server.should_exit = True
+            await server.shutdown(sockets=[sock])
+        log.info("stopped")
+
+
+def _server(app: ASGIApp, router: SniRouter | None) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan="off",
+        server_header=False,
+        proxy_headers=False,
+        access_log=False,
+    )
+    config.load()
+    if router is not None:
+        config.ssl = router.listening_context()
+    server = uvicorn.Server(config)
+    # Both servers share this loop and its signal handling, so their public
+    # `serve()` (which installs handlers of its own) is not used; this is the
+    # one step of it that `startup()` relies on.
+    server.lifespan = config.lifespan_class(config)
+    return server
+
+
+async def _watch(ctx: Context, router: SniRouter, poll: float) -> None:
+    """Swap in a new served set whenever the store's revision moves."""
+    seen = await asyncio.to_thread(serving.revision, ctx)
+    while True:
+        await asyncio.sleep(poll)
+        try:
+            current = await asyncio.to_thread(serving.revision, ctx)
+            if current == seen:
+                continue
+            router.update(await asyncio.to_thread(serving.served_set, ctx))
+            seen = current
+            default = router.served.default
+            log.info(
+                "served set updated",
+                extra={"cert": default.name if default else None},
+            )
+        except Exception:
+            # Keep serving what was last seen while the store is unreachable.
+            log.exception("cannot read the store; serving the last known set")

@@ -1,0 +1,90 @@
+"""The two applications `certdesk serve` runs: HTTPS (the site) and HTTP.
+
+HTTP answers ACME HTTP-01 challenges from the store and sends everything else
+to HTTPS with a permanent redirect; HTTPS serves the landing page and always
+sends HSTS.
+"""
+
+import html
+import socket
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from certdesk import __version__
+from certdesk.services import serving
+from certdesk.services.context import Context
+
+HSTS = "max-age=31536000"
+
+
+def https_app(ctx: Context) -> Starlette:
+    async def landing(request: Request) -> Response:
+        host = html.escape(request.url.hostname or socket.gethostname())
+        body = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{host}</title></head><body>"
+            f"<h1>{host}</h1><p>This site's TLS is served by certdesk "
+            f"{html.escape(__version__)}.</p></body></html>"
+        )
+        return HTMLResponse(body)
+
+    return Starlette(
+        routes=[Route("/", landing)], middleware=[Middleware(StrictTransport)]
+    )
+
+
+class StrictTransport:
+    """Adds HSTS to every HTTPS response, errors and 404s included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Strict-Transport-Security"] = HSTS
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
+def http_app(ctx: Context, https_port: int) -> Starlette:
+    async def challenge(request: Request) -> Response:
+        token = request.path_params["token"]
+        answer = serving.challenge_answer(ctx, token)
+        if answer is None:
+            return PlainTextResponse("unknown challenge token\n", status_code=404)
+        return PlainTextResponse(answer)
+
+    async def to_https(request: Request) -> Response:
+        host = request.url.hostname or socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        port = "" if https_port == 443 else f":{https_port}"
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(
+            f"https://{host}{port}{request.url.path}{query}", status_code=301
+        )
+
+    return Starlette(
+        routes=[
+            Route("/.well-known/acme-challenge/{token}", challenge),
+            Route("/{path:path}", to_https, methods=["GET", "HEAD", "POST", "PUT"]),
+        ]
+    )
