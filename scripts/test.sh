@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # The store tests run on a throwaway PostgreSQL cluster as well as SQLite.
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
