@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v testssl >/dev/null || need_apt+=(testssl.sh)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # The store tests run on a throwaway PostgreSQL cluster as well as SQLite.
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
@@ -23,4 +24,4 @@ fi
 .venv/bin/ruff format --check src tests bench
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-.venv/bin/python -m pytest -n 2 -q "$@"
+.venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"

@@ -5,6 +5,7 @@ Two independent TLS clients look at what is served: Python's `ssl` and the
 """
 
 import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -282,6 +283,27 @@ def test_default_change_is_served_live_and_open_connections_survive(
         # The connection opened before the change still works.
         held.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert held.recv(64).startswith(b"HTTP/1.1 200")
+
+
+def test_testssl_finds_only_modern_protocols_and_ciphers(
+    server: Server, tmp_path: Path
+) -> None:
+    report = tmp_path / "testssl.json"
+    subprocess.run(
+        ["testssl", "--nodns", "none", "--ip", "127.0.0.1", "--quiet", "--color", "0",
+         "--protocols", "--std", "--jsonfile", str(report),
+         f"127.0.0.1:{server.https}"],
+        capture_output=True, timeout=180, check=False,
+    )  # fmt: skip
+    findings = {f["id"]: f["finding"] for f in json.loads(report.read_text())}
+    for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert findings[old] == "not offered", old
+    assert findings["TLS1_2"] == "offered"
+    assert findings["TLS1_3"].startswith("offered")
+    weak = ("NULL", "aNULL", "EXPORT", "LOW", "3DES_IDEA", "AVERAGE")
+    for category in weak:
+        assert findings[f"cipherlist_{category}"] == "not offered", category
+    assert findings["cipherlist_STRONG"] == "offered"
 
 
 def test_sigterm_stops_cleanly(server: Server) -> None:
