@@ -127,10 +127,10 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _openssl_leaf(server: Server, *args: str) -> tuple[str, str]:
+def _openssl_leaf(port: int, *args: str) -> tuple[str, str]:
     """(leaf SHA-256 fingerprint, full s_client output) as openssl sees it."""
     done = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{server.https}", *args],
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
         input=b"",
         capture_output=True,
         timeout=10,
@@ -149,7 +149,9 @@ def _default_fingerprint(server: Server) -> str:
 
 def test_exact_name_gets_its_certificate_and_chain(server: Server) -> None:
     assert _served(server, "site.example.test") == server.levels.leaf.cert
-    _, text = _openssl_leaf(server, "-servername", "site.example.test", "-showcerts")
+    _, text = _openssl_leaf(
+        server.https, "-servername", "site.example.test", "-showcerts"
+    )
     sent = x509.load_pem_x509_certificates("".join(_pem_blocks(text)).encode())
     assert [_fingerprint(c) for c in sent] == [
         server.levels.leaf.fingerprint,
@@ -173,7 +175,7 @@ def test_openssl_sees_the_same_and_verifies_the_chain(
     root = tmp_path / "root.pem"
     root.write_bytes(server.levels.root.pem)
     fingerprint, text = _openssl_leaf(
-        server,
+        server.https,
         "-servername", "site.example.test", "-CAfile", str(root),
         "-verify_hostname", "site.example.test", "-showcerts",
     )  # fmt: skip
@@ -183,7 +185,7 @@ def test_openssl_sees_the_same_and_verifies_the_chain(
 
 def test_wildcard_covers_exactly_one_label(server: Server) -> None:
     assert _served(server, "a.wild.example.test") == server.wildcard.cert
-    fingerprint, _ = _openssl_leaf(server, "-servername", "b.wild.example.test")
+    fingerprint, _ = _openssl_leaf(server.https, "-servername", "b.wild.example.test")
     assert fingerprint == server.wildcard.fingerprint
     default = _default_fingerprint(server)
     assert _fingerprint(_served(server, "wild.example.test")) == default
@@ -193,7 +195,7 @@ def test_wildcard_covers_exactly_one_label(server: Server) -> None:
 def test_unknown_names_and_no_sni_get_the_default(server: Server) -> None:
     default = _default_fingerprint(server)
     assert _fingerprint(_served(server, "nothing.example.org")) == default
-    fingerprint, _ = _openssl_leaf(server, "-noservername")
+    fingerprint, _ = _openssl_leaf(server.https, "-noservername")
     assert fingerprint == default
 
 
@@ -204,7 +206,7 @@ def test_valid_certificate_beats_an_expired_one(server: Server) -> None:
 def test_only_tls_12_and_13(server: Server) -> None:
     for version in ("-tls1_2", "-tls1_3"):
         fingerprint, _ = _openssl_leaf(
-            server, version, "-servername", "site.example.test"
+            server.https, version, "-servername", "site.example.test"
         )
         assert fingerprint == server.levels.leaf.fingerprint
     old = subprocess.run(
@@ -312,3 +314,38 @@ def test_sigterm_stops_cleanly(server: Server) -> None:
     assert server.process.returncode == 0, err.decode()
     assert b"Stopped" in out
     assert b"Traceback" not in err
+
+
+def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    https, http = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "certdesk.cli.main", "--data-dir", str(data_dir),
+            "serve", "--workers", "2", "--https-listen", f"127.0.0.1:{https}",
+            "--http-listen", f"127.0.0.1:{http}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
+    )  # fmt: skip
+    try:
+        _wait_for_port(https, process)
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, check=False
+        ).stdout.split()
+        assert len(workers) == 2
+        _, text = _openssl_leaf(https, "-servername", "anything.example.test")
+        assert "certdesk factory default" in text
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert b"Initialised" in out
+    assert b"2 workers" in out
+    assert b"Stopped" in out
+    for pid in workers:
+        assert not Path(f"/proc/{int(pid)}").exists()

@@ -34,9 +34,11 @@ class FieldFormatter(logging.Formatter):
 
 
 def configure(level: str) -> None:
+    """certdesk's records at `level`; the HTTP server's at warning or above."""
     handler = logging.StreamHandler()
     handler.setFormatter(FieldFormatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("certdesk")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name, floor in (("certdesk", logging.DEBUG), ("uvicorn", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(max(logging.getLevelName(level.upper()), floor))
+        logger.propagate = False

@@ -48,7 +48,7 @@ def cli(ctx: click.Context, data_dir: Path | None, log_level: str) -> None:
     returns in any format; inspect chains; export for other systems.
     """
     logs.configure(log_level)
-    ctx.obj = CliState(DataDir.locate(str(data_dir) if data_dir else None))
+    ctx.obj = CliState(DataDir.locate(str(data_dir) if data_dir else None), log_level)
 
 
 @cli.command()

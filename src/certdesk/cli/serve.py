@@ -1,13 +1,21 @@
 """`certdesk serve`: the TLS front end and the HTTP listener."""
 
 import asyncio
+import multiprocessing
+import signal
+from pathlib import Path
+from types import FrameType
 
 import click
 
+from certdesk.cli import logs
 from certdesk.cli.state import CliState, cli_actor, pass_state
 from certdesk.services import setup
+from certdesk.services.context import Context
+from certdesk.store.datadir import DataDir
 from certdesk.web import runner, settings
 from certdesk.web.runner import Running
+from certdesk.web.settings import ServeSettings
 
 
 @click.command()
@@ -22,9 +30,16 @@ from certdesk.web.runner import Running
     metavar="HOST:PORT",
     help=f"HTTP address [env CERTDESK_HTTP_LISTEN; default {settings.DEFAULT_HTTP}].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes sharing the ports (SO_REUSEPORT), once one core is the limit.",
+)
 @pass_state
 def serve(
-    state: CliState, /, https_listen: str | None, http_listen: str | None
+    state: CliState, /, https_listen: str | None, http_listen: str | None, workers: int
 ) -> None:
     """Serve HTTPS with the certificate each client's SNI asks for.
 
@@ -39,12 +54,59 @@ def serve(
         setup.init(state.data_dir, cli_actor())
         click.echo(f"Initialised {state.data_dir.path}")
 
+    if workers == 1:
+        _serve_one(state.data_dir, chosen, announce=True, reuse_port=False)
+    else:
+        _serve_many(state.data_dir, chosen, workers, state.log_level)
+    click.echo("Stopped")
+
+
+def _serve_one(
+    data_dir: DataDir, chosen: ServeSettings, *, announce: bool, reuse_port: bool
+) -> None:
     def started(running: Running) -> None:
+        if not announce:
+            return
         default = running.router.served.default
         click.echo(f"HTTPS on {chosen.https}, HTTP on {chosen.http}")
         if default is not None:
             click.echo(f"Default certificate: {default.id} ({default.name})")
 
-    with state.context() as ctx:
-        asyncio.run(runner.serve(ctx, chosen, started=started))
-    click.echo("Stopped")
+    store = setup.open_store(data_dir)
+    try:
+        ctx = Context(store, actor=cli_actor())
+        asyncio.run(runner.serve(ctx, chosen, reuse_port=reuse_port, started=started))
+    finally:
+        store.close()
+
+
+def _worker(path: str, chosen: ServeSettings, log_level: str) -> None:
+    logs.configure(log_level)
+    _serve_one(DataDir(Path(path)), chosen, announce=False, reuse_port=True)
+
+
+def _serve_many(
+    data_dir: DataDir, chosen: ServeSettings, workers: int, log_level: str
+) -> None:
+    """Start `workers` processes on the same ports; stop them all on a signal."""
+    spawn = multiprocessing.get_context("spawn")
+    processes = [
+        spawn.Process(target=_worker, args=(str(data_dir.path), chosen, log_level))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    click.echo(f"HTTPS on {chosen.https}, HTTP on {chosen.http}, {workers} workers")
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                process.terminate()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for process in processes:
+            process.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -18,6 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass
 class CliState:
     data_dir: DataDir
+    log_level: str = "warning"
 
     @contextlib.contextmanager
     def context(self) -> Iterator[Context]:

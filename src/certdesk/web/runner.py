@@ -27,15 +27,19 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 
 
-def listen_socket(address: Address) -> socket.socket:
+def listen_socket(address: Address, *, reuse_port: bool = False) -> socket.socket:
     """A bound TCP socket, created with IPPROTO_TCP so TCP_NODELAY applies.
 
     asyncio sets TCP_NODELAY only on sockets whose protocol is TCP; without it
     every close of a short connection stalls on delayed acknowledgements.
+    With `reuse_port`, several worker processes bind the same address and the
+    kernel spreads connections between them.
     """
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((address.host, address.port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -57,13 +61,14 @@ async def serve(
     settings: ServeSettings,
     *,
     poll: float = POLL_SECONDS,
+    reuse_port: bool = False,
     started: Callable[[Running], None] | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT (or `Running.stop`), then close cleanly."""
     router = SniRouter(serving.context_loader(ctx), ctx.clock)
     router.update(await asyncio.to_thread(serving.served_set, ctx))
-    https_sock = listen_socket(settings.https)
-    http_sock = listen_socket(settings.http)
+    https_sock = listen_socket(settings.https, reuse_port=reuse_port)
+    http_sock = listen_socket(settings.http, reuse_port=reuse_port)
     servers = [
         _server(https_app(ctx), router),
         _server(http_app(ctx, settings.https.port), None),
