@@ -4,6 +4,7 @@ Two independent TLS clients look at what is served: Python's `ssl` and the
 `openssl s_client` command line; `curl` checks the HTTP side.
 """
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -328,11 +329,14 @@ def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
+        start_new_session=True,
     )  # fmt: skip
     try:
         _wait_for_port(https, process)
         workers = subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True, check=False
+            ["pgrep", "-P", str(process.pid), "-f", "spawn_main"],
+            capture_output=True,
+            check=False,
         ).stdout.split()
         assert len(workers) == 2
         _, text = _openssl_leaf(https, "-servername", "anything.example.test")
@@ -341,7 +345,7 @@ def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> N
         out, err = process.communicate(timeout=15)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
     assert process.returncode == 0, err.decode()
     assert b"Initialised" in out
@@ -349,3 +353,39 @@ def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> N
     assert b"Stopped" in out
     for pid in workers:
         assert not Path(f"/proc/{int(pid)}").exists()
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    https, http = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "certdesk.cli.main", "--data-dir",
+            str(tmp_path / "d"), "serve", "--workers", "2",
+            "--https-listen", f"127.0.0.1:{https}",
+            "--http-listen", f"127.0.0.1:{http}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_port(https, process)
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "spawn_main"],
+            capture_output=True,
+            check=False,
+        ).stdout.split()
+        assert len(workers) == 2
+        process.kill()
+        process.wait(timeout=5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{int(pid)}").exists() for pid in workers
+        ):
+            time.sleep(0.2)
+        alive = [pid for pid in workers if Path(f"/proc/{int(pid)}").exists()]
+        assert alive == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

@@ -2,7 +2,10 @@
 
 import asyncio
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -80,9 +83,17 @@ def _serve_one(
         store.close()
 
 
-def _worker(path: str, chosen: ServeSettings, log_level: str) -> None:
+def _worker(path: str, chosen: ServeSettings, log_level: str, parent: int) -> None:
     logs.configure(log_level)
+    threading.Thread(target=_stop_with_parent, args=(parent,), daemon=True).start()
     _serve_one(DataDir(Path(path)), chosen, announce=False, reuse_port=True)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A worker whose parent died (even by SIGKILL) stops instead of lingering."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _serve_many(
@@ -91,7 +102,10 @@ def _serve_many(
     """Start `workers` processes on the same ports; stop them all on a signal."""
     spawn = multiprocessing.get_context("spawn")
     processes = [
-        spawn.Process(target=_worker, args=(str(data_dir.path), chosen, log_level))
+        spawn.Process(
+            target=_worker,
+            args=(str(data_dir.path), chosen, log_level, os.getpid()),
+        )
         for _ in range(workers)
     ]
     for process in processes:
