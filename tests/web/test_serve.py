@@ -45,6 +45,7 @@ class Server:
     wildcard: Issued
     expired: Issued
     renewed: Issued
+    idn: Issued
 
     def cli(self, *args: str) -> None:
         assert main(["--data-dir", str(self.data_dir), *args]) == 0
@@ -83,10 +84,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         days=30,
     )
     renewed = make_leaf(levels.intermediate, "renewal.example.test", now=NOW)
+    idn = make_leaf(levels.intermediate, "xn--bcher-kva.example.test", now=NOW)
 
     assert main(["--data-dir", str(data_dir), "init"]) == 0
     files = [_write(folder, "chain.pem", levels.intermediate.pem + levels.root.pem)]
-    for number, issued in enumerate([levels.leaf, wildcard, expired, renewed]):
+    for number, issued in enumerate([levels.leaf, wildcard, expired, renewed, idn]):
         files.append(_write(folder, f"{number}.pem", issued.pem))
         files.append(_write(folder, f"{number}.key", issued.key_pem))
     assert main(["--data-dir", str(data_dir), "cert", "import", *files]) == 0
@@ -104,7 +106,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )  # fmt: skip
     _wait_for_port(https, process)
     _wait_for_port(http, process)
-    yield Server(process, data_dir, https, http, levels, wildcard, expired, renewed)
+    yield Server(
+        process, data_dir, https, http, levels, wildcard, expired, renewed, idn
+    )
     if process.poll() is None:
         process.kill()
         process.communicate()
@@ -204,6 +208,11 @@ def test_valid_certificate_beats_an_expired_one(server: Server) -> None:
     assert _served(server, "renewal.example.test") == server.renewed.cert
 
 
+def test_internationalised_name_matches_its_a_label_san(server: Server) -> None:
+    assert _served(server, "bücher.example.test") == server.idn.cert
+    assert _served(server, "XN--BCHER-KVA.example.test.") == server.idn.cert
+
+
 def test_only_tls_12_and_13(server: Server) -> None:
     for version in ("-tls1_2", "-tls1_3"):
         fingerprint, _ = _openssl_leaf(
@@ -280,7 +289,8 @@ def test_default_change_is_served_live_and_open_connections_survive(
         _wait_until(
             lambda: _default_fingerprint(server) == server.levels.leaf.fingerprint
         )
-        assert time.monotonic() - started < 2.0
+        # Polled every 0.5 s; a second is the promise, with room for a busy CI.
+        assert time.monotonic() - started < 1.5
         assert before != server.levels.leaf.fingerprint
 
         # The connection opened before the change still works.

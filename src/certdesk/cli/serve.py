@@ -1,6 +1,5 @@
 """`certdesk serve`: the TLS front end and the HTTP listener."""
 
-import asyncio
 import multiprocessing
 import os
 import signal
@@ -78,7 +77,7 @@ def _serve_one(
     store = setup.open_store(data_dir)
     try:
         ctx = Context(store, actor=cli_actor())
-        asyncio.run(runner.serve(ctx, chosen, reuse_port=reuse_port, started=started))
+        runner.run(runner.serve(ctx, chosen, reuse_port=reuse_port, started=started))
     finally:
         store.close()
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable
 
 from certdesk.pki.selection import ServedSet
@@ -13,6 +14,10 @@ log = logging.getLogger(__name__)
 # Builds the serving context of one stored certificate, by id.
 ContextLoader = Callable[[int], ssl.SSLContext]
 
+# A context holds about 30 KiB; past this many, the least recently used is
+# dropped and rebuilt (a few milliseconds) if its certificate is asked again.
+MAX_CONTEXTS = 4096
+
 
 class SniRouter:
     """Holds the served set and a context per certificate, built on first use.
@@ -21,11 +26,17 @@ class SniRouter:
     the context they had, so open connections are never dropped by a change.
     """
 
-    def __init__(self, loader: ContextLoader, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        loader: ContextLoader,
+        clock: Callable[[], dt.datetime],
+        max_contexts: int = MAX_CONTEXTS,
+    ) -> None:
         self._loader = loader
         self._clock = clock
         self._served = ServedSet([], None)
-        self._contexts: dict[int, ssl.SSLContext] = {}
+        self._contexts: OrderedDict[int, ssl.SSLContext] = OrderedDict()
+        self._max_contexts = max_contexts
 
     @property
     def served(self) -> ServedSet:
@@ -46,10 +57,18 @@ class SniRouter:
 
     def context_for(self, cert_id: int) -> ssl.SSLContext:
         context = self._contexts.get(cert_id)
-        if context is None:
-            context = self._loader(cert_id)
-            self._contexts[cert_id] = context
+        if context is not None:
+            self._contexts.move_to_end(cert_id)
+            return context
+        context = self._loader(cert_id)
+        self._contexts[cert_id] = context
+        if len(self._contexts) > self._max_contexts:
+            self._contexts.popitem(last=False)
         return context
+
+    @property
+    def cached(self) -> int:
+        return len(self._contexts)
 
     def _on_client_hello(
         self, connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
