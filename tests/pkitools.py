@@ -69,7 +69,7 @@ def make_ca(
     key: Key | None = None,
     now: dt.datetime = NOW,
     days: int = 3650,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: hashes.SHA256 | hashes.SHA384 | None = None,
 ) -> Issued:
     """A root (no parent) or an intermediate signed by `parent`."""
     key = key or ec_key()
@@ -107,7 +107,7 @@ def make_ca(
             critical=False,
         )
     )
-    cert = builder.sign(signer, hash_algorithm or hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(signer, hash_algorithm or hashes.SHA256())
     issued = Issued(cert, key, cn)
     if parent:
         parent.children.append(issued)
@@ -121,7 +121,7 @@ def make_leaf(
     now: dt.datetime = NOW,
     days: int = 90,
     not_before: dt.datetime | None = None,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: hashes.SHA256 | hashes.SHA384 | None = None,
     usage: x509.ObjectIdentifier = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
 ) -> Issued:
     """A TLS server certificate for `names` signed by `parent` (or another
@@ -151,7 +151,7 @@ def make_leaf(
             critical=False,
         )
     )
-    cert = builder.sign(parent.key, hash_algorithm or hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(parent.key, hash_algorithm or hashes.SHA256())
     return Issued(cert, key, names[0])
 
 

@@ -62,7 +62,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}  # noqa: RUF012
+    # Class-level mapping that SQLAlchemy reads once; never mutated.
+    type_annotation_map = {  # noqa: RUF012
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+    }
 
 
 class Appliance(Base):
