@@ -120,11 +120,13 @@ def import_files(
     with ctx.store.transaction() as session:
         result = _store_batch(ctx, session, offered, offered_keys, now)
     for item in result.items:
-        log.info(
+        log.debug(
             "import %s",
             item.outcome,
             extra={"cert": item.name, "fingerprint": item.fingerprint_sha256},
         )
+    created = sum(1 for i in result.items if i.outcome == "created")
+    log.info("import finished: %d of %d items created", created, len(result.items))
     return result
 
 
@@ -203,6 +205,8 @@ class _Batch:
         self.chains: dict[str, Chain] = {}
         self.ids: dict[str, int] = {}
         self.created: list[tuple[_Offered, _Written]] = []
+        self._stored_incomplete: list[Chain] = []
+        self._pending: dict[str, list[schema.Request]] = {}
 
     def store_keys(self, offered_keys: dict[str, tuple[HeldKey, str]]) -> None:
         """Seal new keys; each must belong to a certificate here or in the store."""
