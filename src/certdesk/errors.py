@@ -65,6 +65,10 @@ class DataDirError(CertdeskError):
     """The data directory is missing, unreadable, or its master key is wrong."""
 
 
+class StartupError(CertdeskError):
+    """`serve` cannot start: an address in use, a privileged port, and such."""
+
+
 def kind_command(kind: str) -> str:
     """The CLI group that lists objects of `kind`."""
     return {"certificate": "cert", "request": "request"}.get(kind, kind)

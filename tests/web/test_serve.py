@@ -399,3 +399,25 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_an_address_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "certdesk.cli.main",
+                "--data-dir", str(tmp_path / "d"), "serve",
+                "--https-listen", f"127.0.0.1:{port}",
+                "--http-listen", f"127.0.0.1:{_free_port()}",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr

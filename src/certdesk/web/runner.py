@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from certdesk.errors import StartupError
 from certdesk.services import serving
 from certdesk.services.context import Context
 from certdesk.tls.router import SniRouter
@@ -55,7 +56,16 @@ def listen_socket(address: Address, *, reuse_port: bool = False) -> socket.socke
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((address.host, address.port))
+    try:
+        sock.bind((address.host, address.port))
+    except OSError as exc:
+        sock.close()
+        hint = (
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
+            if address.port < 1024
+            else ""
+        )
+        raise StartupError(f"cannot listen on {address}: {exc.strerror}{hint}") from exc
     sock.listen(1024)
     sock.setblocking(False)
     return sock
