@@ -92,6 +92,10 @@ async def serve(
     """Run until SIGTERM or SIGINT (or `Running.stop`), then close cleanly."""
     router = SniRouter(serving.context_loader(ctx), ctx.clock)
     router.update(await asyncio.to_thread(serving.served_set, ctx))
+    if router.served.default is not None:
+        # The default answers clients without SNI: have it ready before the
+        # first one arrives. Every other context is built on first use.
+        await asyncio.to_thread(router.context_for, router.served.default.id)
     https_sock = listen_socket(settings.https, reuse_port=reuse_port)
     http_sock = listen_socket(settings.http, reuse_port=reuse_port)
     servers = [
