@@ -34,18 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certdesk.services import setup
 from certdesk.services.context import Context
 from certdesk.services.importing import ImportFile, ImportResult, import_files
 from certdesk.services.trust import mozilla_roots
 from certdesk.store.datadir import DataDir
+from certs import Authority, make_ca, make_leaf
 
 TARGET_RATIO = 0.10
-ORGANIZATION = "certdesk bench"
 
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -59,98 +58,14 @@ def progress(message: str) -> None:
 # --- Generating the files ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Authority:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=not ca,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def make_ca(
-    common_name: str, now: dt.datetime, parent: Authority | None = None
-) -> Authority:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = _name(common_name)
-    signer = parent.key if parent else key
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(parent.cert.subject if parent else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=30))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
-            critical=False,
-        )
-        .sign(signer, hashes.SHA256())
-    )
-    return Authority(cert, key)
-
-
-def make_leaf(
+def _leaf(
     issuer: Authority,
     number: int,
     public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
     now: dt.datetime,
 ) -> x509.Certificate:
     host = f"host{number:05d}.bench.example"
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(host))
-        .issuer_name(issuer.cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(host), x509.DNSName(f"www.{host}")]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
-        .sign(issuer.key, hashes.SHA256())
-    )
+    return make_leaf(issuer, [host, f"www.{host}"], public_key, now)
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -221,7 +136,7 @@ def write_leaves(
             pool[number % key_pool] if pool else ec.generate_private_key(ec.SECP256R1())
         )
         path = directory / f"leaf-{number:05d}.pem"
-        path.write_bytes(_pem(make_leaf(intermediate, number, key.public_key(), now)))
+        path.write_bytes(_pem(_leaf(intermediate, number, key.public_key(), now)))
         paths.append(path)
         if (number + 1) % 2500 == 0:
             progress(f"  {number + 1:,} of {count:,} certificates written")
@@ -240,7 +155,7 @@ def write_keyed(
     for number, key in enumerate(keys):
         cert_path = directory / f"site-{number:05d}.crt"
         key_path = directory / f"site-{number:05d}.key"
-        cert = make_leaf(intermediate, 50_000 + number, key.public_key(), now)
+        cert = _leaf(intermediate, 50_000 + number, key.public_key(), now)
         cert_path.write_bytes(_pem(cert))
         key_path.write_bytes(_key_pem(key))
         pairs.append((cert_path, key_path))

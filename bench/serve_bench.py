@@ -55,17 +55,16 @@ from types import FrameType
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certdesk.services import certificates, setup
 from certdesk.services.context import Context
 from certdesk.services.importing import ImportFile, import_files
 from certdesk.store.datadir import DataDir
 from certdesk.tls.contexts import INTERMEDIATE_CIPHERS
+from certs import Authority, make_ca, make_leaf
 
 DEFAULT_CERTS = (1, 100, 1000)
 DOMAIN = "bench.test"
-ORGANIZATION = "certdesk serve bench"
 SAMPLE_EVERY = 10
 # Below this many ticks of server CPU (10 ms each at 100 Hz) a ratio means little.
 MIN_TICKS = 10
@@ -88,12 +87,6 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 # --- Certificates --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Authority:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True)
@@ -126,95 +119,21 @@ class Pki:
     leaves: list[Leaf]
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def make_ca(
-    common_name: str, now: dt.datetime, parent: Authority | None = None
-) -> Authority:
+def make_bench_leaf(issuer: Authority, host: str, now: dt.datetime) -> Leaf:
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = _name(common_name)
-    signer = parent.key if parent else key
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(parent.cert.subject if parent else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=30))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
-            critical=False,
-        )
-        .sign(signer, hashes.SHA256())
-    )
-    return Authority(cert, key)
-
-
-def make_leaf(issuer: Authority, host: str, now: dt.datetime) -> Leaf:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(host))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
-        .sign(issuer.key, hashes.SHA256())
-    )
-    return Leaf(host, cert, key)
+    return Leaf(host, make_leaf(issuer, [host], key.public_key(), now), key)
 
 
 def make_pki(count: int, now: dt.datetime) -> Pki:
     root = make_ca("Serve Bench Root CA", now)
     intermediate = make_ca("Serve Bench Intermediate CA", now, parent=root)
-    leaves = [make_leaf(intermediate, f"h{i}.{DOMAIN}", now) for i in range(count)]
+    leaves = [
+        make_bench_leaf(intermediate, f"h{i}.{DOMAIN}", now) for i in range(count)
+    ]
     return Pki(root, intermediate, leaves)
 
 
