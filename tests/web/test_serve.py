@@ -57,6 +57,24 @@ def _write(folder: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
+def _start_serve(
+    data_dir: Path, https: int, http: int, *extra: str, quiet: bool = False
+) -> subprocess.Popen[bytes]:
+    """`certdesk serve` in its own process group, on loopback ports."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "certdesk.cli.main", "--data-dir", str(data_dir),
+            "serve", *extra, "--https-listen", f"127.0.0.1:{https}",
+            "--http-listen", f"127.0.0.1:{http}",
+        ],
+        stdout=output,
+        stderr=output,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
+        start_new_session=True,
+    )  # fmt: skip
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -94,16 +112,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert main(["--data-dir", str(data_dir), "cert", "import", *files]) == 0
 
     https, http = _free_port(), _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "certdesk.cli.main", "--data-dir", str(data_dir),
-            "serve", "--https-listen", f"127.0.0.1:{https}",
-            "--http-listen", f"127.0.0.1:{http}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
-    )  # fmt: skip
+    process = _start_serve(data_dir, https, http)
     _wait_for_port(https, process)
     _wait_for_port(http, process)
     yield Server(
@@ -330,17 +339,7 @@ def test_sigterm_stops_cleanly(server: Server) -> None:
 def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
     https, http = _free_port(), _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "certdesk.cli.main", "--data-dir", str(data_dir),
-            "serve", "--workers", "2", "--https-listen", f"127.0.0.1:{https}",
-            "--http-listen", f"127.0.0.1:{http}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
-        start_new_session=True,
-    )  # fmt: skip
+    process = _start_serve(data_dir, https, http, "--workers", "2")
     try:
         _wait_for_port(https, process)
         workers = subprocess.run(
@@ -367,18 +366,7 @@ def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> N
 
 def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
     https, http = _free_port(), _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "certdesk.cli.main", "--data-dir",
-            str(tmp_path / "d"), "serve", "--workers", "2",
-            "--https-listen", f"127.0.0.1:{https}",
-            "--http-listen", f"127.0.0.1:{http}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
-        start_new_session=True,
-    )  # fmt: skip
+    process = _start_serve(tmp_path / "d", https, http, "--workers", "2", quiet=True)
     try:
         _wait_for_port(https, process)
         workers = subprocess.run(
