@@ -28,15 +28,18 @@ def _run_on_terminal(args: list[str], answers: list[bytes]) -> tuple[int, str]:
     pending = list(answers)
     answered_at = 0  # an answer goes only to a prompt printed after the last one
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    ended = False
+    while not ended and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             try:
                 chunk = os.read(fd, 1024)
-            except OSError:
-                break
+            except OSError:  # the child closed the terminal: it is exiting
+                ended = True
+                continue
             if not chunk:
-                break
+                ended = True
+                continue
             seen += chunk
             # click prints the prompt text, then getpass turns echo off and
             # prints one space: only after that space is typing hidden.
@@ -44,10 +47,9 @@ def _run_on_terminal(args: list[str], answers: list[bytes]) -> tuple[int, str]:
                 os.write(fd, pending.pop(0) + b"\n")
                 answered_at = len(seen)
     os.close(fd)
-    finished, status = os.waitpid(pid, os.WNOHANG)
-    if finished == 0:  # still waiting for an answer: stop it, the test fails
+    if not ended:  # still waiting for an answer: stop it, the test fails
         os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
 
 
