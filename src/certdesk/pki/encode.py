@@ -28,10 +28,6 @@ class ExportFormat(enum.StrEnum):
     P7B = "p7b"
     P12 = "p12"
 
-    @property
-    def suffix(self) -> str:
-        return {"pem": ".pem", "der": ".cer", "p7b": ".p7b", "p12": ".p12"}[self.value]
-
 
 def encode(
     fmt: ExportFormat,

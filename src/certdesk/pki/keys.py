@@ -17,8 +17,6 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
 )
 
-from certdesk.errors import InvalidInput
-
 # The key types a certificate the appliance serves can hold.
 HeldKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -31,16 +29,6 @@ class KeyType(enum.StrEnum):
     RSA4096 = "rsa4096"
     P256 = "p256"
     P384 = "p384"
-
-    @classmethod
-    def parse(cls, text: str) -> "KeyType":
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            choices = ", ".join(k.value for k in cls)
-            raise InvalidInput(
-                "key", f"unknown key type {text!r}; use {choices}"
-            ) from None
 
 
 _CURVES: dict[KeyType, ec.EllipticCurve] = {

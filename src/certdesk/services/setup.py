@@ -14,7 +14,7 @@ from certdesk.services.context import Clock, Context, system_clock
 from certdesk.services.views import FACTORY_DEFAULT
 from certdesk.store import appliance
 from certdesk.store.database import Store
-from certdesk.store.datadir import DataDir
+from certdesk.store.datadir import DATABASE_URL_ENV, DataDir
 from certdesk.store.sealing import MASTER_KEY_ENV, create_master_key, load_master_key
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _factory_default(ctx: Context) -> int:
 
 def open_store(data_dir: DataDir) -> Store:
     """The store of an initialised data directory, with its key proven."""
-    if not data_dir.exists() and not os.environ.get("CERTDESK_DATABASE_URL"):
+    if not data_dir.exists() and not os.environ.get(DATABASE_URL_ENV):
         raise DataDirError(
             f"{data_dir.path} is not a certdesk data directory: run 'certdesk init' "
             "or pass --data-dir"

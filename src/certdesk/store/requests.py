@@ -22,10 +22,6 @@ def list_requests(session: Session) -> list[Row]:
     return list(session.scalars(select(Row).order_by(Row.id)))
 
 
-def pending_for_key(session: Session, key_id: str) -> list[Row]:
-    return pending_for_keys(session, [key_id]).get(key_id, [])
-
-
 def pending_for_keys(session: Session, key_ids: Iterable[str]) -> dict[str, list[Row]]:
     """Pending requests by key id, for many keys at once."""
     wanted = list(set(key_ids))

@@ -99,7 +99,7 @@ async def serve(
     https_sock = listen_socket(settings.https, reuse_port=reuse_port)
     http_sock = listen_socket(settings.http, reuse_port=reuse_port)
     servers = [
-        _server(https_app(ctx), router),
+        _server(https_app(), router),
         _server(http_app(ctx, settings.https.port), None),
     ]
 

@@ -28,7 +28,7 @@ from certdesk.services.context import Context
 HSTS = "max-age=31536000"
 
 
-def https_app(ctx: Context) -> Starlette:
+def https_app() -> Starlette:
     async def landing(request: Request) -> Response:
         host = html.escape(request.url.hostname or socket.gethostname())
         body = (
