@@ -11,6 +11,8 @@ command -v testssl >/dev/null || need_apt+=(testssl.sh)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # The store tests run on a throwaway PostgreSQL cluster as well as SQLite.
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
+# The browser tests drive Debian's Chromium through Playwright (no download).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

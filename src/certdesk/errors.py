@@ -61,6 +61,25 @@ class Conflict(CertdeskError):
     """The operation is valid in general but not in the store's current state."""
 
 
+class NotSignedIn(CertdeskError):
+    """No valid session or API token came with the request."""
+
+
+class Forbidden(CertdeskError):
+    """The account is known but its role does not allow this operation."""
+
+
+class LoginRefused(CertdeskError):
+    """A sign-in attempt failed or is throttled; `retry_after` is in seconds.
+
+    The message never says whether the user name exists.
+    """
+
+    def __init__(self, message: str, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DataDirError(CertdeskError):
     """The data directory is missing, unreadable, or its master key is wrong."""
 
@@ -71,4 +90,4 @@ class StartupError(CertdeskError):
 
 def kind_command(kind: str) -> str:
     """The CLI group that lists objects of `kind`."""
-    return {"certificate": "cert", "request": "request"}.get(kind, kind)
+    return {"certificate": "cert", "api token": "token"}.get(kind, kind)
