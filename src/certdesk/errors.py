@@ -80,6 +80,10 @@ class LoginRefused(CertdeskError):
         self.retry_after = retry_after
 
 
+class TooLarge(CertdeskError):
+    """A request body (usually an upload) is over the configured limit."""
+
+
 class DataDirError(CertdeskError):
     """The data directory is missing, unreadable, or its master key is wrong."""
 

@@ -74,10 +74,13 @@ def _serve_one(
         if default is not None:
             click.echo(f"Default certificate: {default.id} ({default.name})")
 
+    web = settings.load_web(data_dir.path)
     store = setup.open_store(data_dir)
     try:
         ctx = Context(store, actor=cli_actor())
-        runner.run(runner.serve(ctx, chosen, reuse_port=reuse_port, started=started))
+        runner.run(
+            runner.serve(ctx, chosen, web, reuse_port=reuse_port, started=started)
+        )
     finally:
         store.close()
 

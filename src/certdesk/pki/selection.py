@@ -83,6 +83,16 @@ class ServedSet:
                 else:
                     self._exact[name].append(cert)
 
+    def names(self) -> list[str]:
+        """Every name some certificate covers: host names, then wildcards."""
+        return sorted(self._exact) + sorted(f"*.{p}" for p in self._wildcard)
+
+    def holder_of(self, name: str, now: dt.datetime) -> Choice:
+        """Which of the certificates naming exactly `name` (or `*.parent`) wins."""
+        if name.startswith("*."):
+            return _best(self._wildcard[name[2:]], Reason.WILDCARD, now)
+        return _best(self._exact[name], Reason.EXACT, now)
+
     def choose(self, server_name: str | None, now: dt.datetime) -> Choice:
         """The certificate for `server_name` (None: the client sent no SNI)."""
         name = normalise(server_name) if server_name else None

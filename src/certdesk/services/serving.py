@@ -70,6 +70,45 @@ class Which:
         return passed_over_because(chosen, other, self.at)
 
 
+@dataclass(frozen=True)
+class ServedName:
+    """One name the HTTPS listener answers, and the certificate it gets."""
+
+    name: str
+    certificate_id: int
+    certificate_name: str
+    reason: str
+    days_left: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "certificate": {"id": self.certificate_id, "name": self.certificate_name},
+            "reason": self.reason,
+            "days_left": self.days_left,
+        }
+
+
+def served_names(ctx: Context) -> list[ServedName]:
+    """Every name covered by a servable certificate, with the one that wins it."""
+    now = ctx.now()
+    served = served_set(ctx)
+    found = []
+    for name in served.names():
+        chosen = served.holder_of(name, now).certificate
+        assert chosen is not None
+        found.append(
+            ServedName(
+                name,
+                chosen.id,
+                chosen.name,
+                "wildcard" if name.startswith("*.") else "exact",
+                (chosen.not_after - now).days,
+            )
+        )
+    return found
+
+
 def context_loader(ctx: Context) -> ContextLoader:
     """Builds the serving context of a certificate: leaf, intermediates, key."""
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,9 @@ from certdesk.errors import StartupError
 from certdesk.services import serving
 from certdesk.services.context import Context
 from certdesk.tls.router import SniRouter
-from certdesk.web.settings import Address, ServeSettings
+from certdesk.services.sessions import SessionPolicy
+from certdesk.web.config import WebConfig
+from certdesk.web.settings import Address, ServeSettings, WebSettings
 from certdesk.web.site import http_app, https_app
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class Running:
 async def serve(
     ctx: Context,
     settings: ServeSettings,
+    web_settings: WebSettings,
     *,
     poll: float = POLL_SECONDS,
     reuse_port: bool = False,
@@ -98,8 +102,17 @@ async def serve(
         await asyncio.to_thread(router.context_for, router.served.default.id)
     https_sock = listen_socket(settings.https, reuse_port=reuse_port)
     http_sock = listen_socket(settings.http, reuse_port=reuse_port)
+    web = WebConfig(
+        ctx,
+        session_policy=SessionPolicy(
+            idle=web_settings.session_idle, absolute=web_settings.session_absolute
+        ),
+        max_upload_bytes=web_settings.max_upload_bytes,
+        started_at=time.time(),
+        node=web_settings.node,
+    )
     servers = [
-        _server(https_app(), router),
+        _server(https_app(web), router),
         _server(http_app(ctx, settings.https.port), None),
     ]
 

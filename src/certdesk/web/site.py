@@ -1,13 +1,15 @@
 """The two applications `certdesk serve` runs: HTTPS (the site) and HTTP.
 
 HTTP answers ACME HTTP-01 challenges from the store and sends everything else
-to HTTPS with a permanent redirect; HTTPS serves the landing page and always
-sends HSTS.
+to HTTPS with a permanent redirect. HTTPS serves the landing page, the
+administrators' pages under /appliance and the REST API under /api/v1, and
+always sends HSTS.
 """
 
 import html
 import socket
 
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -19,16 +21,45 @@ from starlette.responses import (
     Response,
 )
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__
 from certdesk.services import serving
 from certdesk.services.context import Context
+from certdesk.web import api, failures, pages
+from certdesk.web.config import WebConfig
+from certdesk.web.limits import BodyLimit
 
 HSTS = "max-age=31536000"
 
+API_DESCRIPTION = """Everything the /appliance pages do, as JSON.
 
-def https_app() -> Starlette:
+Authenticate with an API token (`certdesk token create --role admin|auditor`)
+sent as `Authorization: Bearer <token>`. Auditor tokens read everything but
+private keys and change nothing. Errors are `{"error": message, "status": n}`,
+with `field` naming the input at fault when there is one.
+"""
+
+
+def https_app(config: WebConfig) -> FastAPI:
+    """The site: landing page, /appliance pages, /api/v1, with HSTS and a body cap."""
+    app = FastAPI(
+        title="certdesk API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        middleware=[
+            Middleware(StrictTransport),
+            Middleware(BodyLimit, max_bytes=config.max_upload_bytes),
+            Middleware(failures.CatchAll),
+        ],
+    )
+    app.state.config = config
+
+    @app.get("/", include_in_schema=False)
     async def landing(request: Request) -> Response:
         host = html.escape(request.url.hostname or socket.gethostname())
         body = (
@@ -36,13 +67,20 @@ def https_app() -> Starlette:
             "<meta name=viewport content='width=device-width,initial-scale=1'>"
             f"<title>{host}</title></head><body>"
             f"<h1>{host}</h1><p>This site's TLS is served by certdesk "
-            f"{html.escape(__version__)}.</p></body></html>"
+            f"{html.escape(__version__)}. Administrators sign in at "
+            "<a href='/appliance/login'>/appliance</a>.</p></body></html>"
         )
         return HTMLResponse(body)
 
-    return Starlette(
-        routes=[Route("/", landing)], middleware=[Middleware(StrictTransport)]
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.mount(
+        "/appliance/static",
+        StaticFiles(packages=[("certdesk.web", "static")]),
+        name="static",
     )
+    failures.install(app)
+    return app
 
 
 class StrictTransport:
