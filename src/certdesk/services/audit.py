@@ -9,7 +9,14 @@ from certdesk.services.context import Context
 from certdesk.services.views import event_json
 from certdesk.store import events, schema
 
-_OBJECT_TYPES = {schema.Certificate: "certificate", schema.Request: "request"}
+_OBJECT_TYPES: dict[type[schema.Base], str] = {
+    schema.Certificate: "certificate",
+    schema.Request: "request",
+    schema.User: "user",
+    schema.ApiToken: "token",
+}
+
+Audited = schema.Certificate | schema.Request | schema.User | schema.ApiToken
 
 
 def record(
@@ -17,10 +24,11 @@ def record(
     session: Session,
     at: dt.datetime,
     action: str,
-    obj: schema.Certificate | schema.Request,
+    obj: Audited,
     details: dict[str, Any],
 ) -> None:
     """An event about `obj`, by whoever `ctx` says is acting, in this transaction."""
+    name = obj.username if isinstance(obj, schema.User) else obj.name
     events.record(
         session,
         at=at,
@@ -28,7 +36,7 @@ def record(
         action=action,
         object_type=_OBJECT_TYPES[type(obj)],
         object_id=obj.id,
-        object_name=obj.name,
+        object_name=name,
         details=details,
     )
 
