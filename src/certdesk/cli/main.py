@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from certdesk import __version__
-from certdesk.cli import cert, event, logs, request
+from certdesk.cli import cert, event, logs, request, token, user
 from certdesk.cli.output import emit_json
 from certdesk.cli.serve import serve
 from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
@@ -82,6 +82,8 @@ def init(state: CliState, /, as_json: bool) -> None:
 cli.add_command(cert.cert)
 cli.add_command(request.request)
 cli.add_command(event.event)
+cli.add_command(user.user)
+cli.add_command(token.token)
 cli.add_command(serve)
 
 

@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -12,12 +13,12 @@ import click
 
 from certdesk.cli import logs
 from certdesk.cli.state import CliState, cli_actor, pass_state
-from certdesk.services import setup
+from certdesk.services import accounts, setup
 from certdesk.services.context import Context
 from certdesk.store.datadir import DataDir
 from certdesk.web import runner, settings
 from certdesk.web.runner import Running
-from certdesk.web.settings import ServeSettings
+from certdesk.web.settings import Address, ServeSettings
 
 
 @click.command()
@@ -55,12 +56,30 @@ def serve(
     if not state.data_dir.exists():
         setup.init(state.data_dir, cli_actor())
         click.echo(f"Initialised {state.data_dir.path}")
+    with state.context() as ctx:
+        first_password = accounts.ensure_first_admin(ctx)
+    if first_password is not None:
+        _first_admin(chosen, first_password)
 
     if workers == 1:
         _serve_one(state.data_dir, chosen, announce=True, reuse_port=False)
     else:
         _serve_many(state.data_dir, chosen, workers, state.log_level)
     click.echo("Stopped")
+
+
+def _first_admin(chosen: ServeSettings, password: str) -> None:
+    """Tell whoever started the appliance how to sign in, once, on stdout only.
+
+    Never logged: the password exists in clear only here.
+    """
+    host = chosen.https.host
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (compared, not bound)
+        host = socket.gethostname() or "localhost"
+    url = f"https://{Address(host, chosen.https.port)}/appliance/login"
+    click.echo(f"First sign-in: user name {accounts.FIRST_ADMIN}")
+    click.echo(f"One-time password: {password}  (shown only now)")
+    click.echo(f"Sign in at {url}; you will be asked to choose a new password.")
 
 
 def _serve_one(
