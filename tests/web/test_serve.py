@@ -24,15 +24,9 @@ from cryptography.hazmat.primitives import hashes
 
 from certdesk.cli.main import main
 from tests.pkitools import Issued, ThreeLevels, make_leaf, three_levels
+from tests.servetools import free_port, start_serve, wait_for_port
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -55,37 +49,6 @@ def _write(folder: Path, name: str, data: bytes) -> str:
     path = folder / name
     path.write_bytes(data)
     return str(path)
-
-
-def _start_serve(
-    data_dir: Path, https: int, http: int, *extra: str, quiet: bool = False
-) -> subprocess.Popen[bytes]:
-    """`certdesk serve` in its own process group, on loopback ports."""
-    output = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "certdesk.cli.main", "--data-dir", str(data_dir),
-            "serve", *extra, "--https-listen", f"127.0.0.1:{https}",
-            "--http-listen", f"127.0.0.1:{http}",
-        ],
-        stdout=output,
-        stderr=output,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")},
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early: {process.communicate()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("serve did not start listening")
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +74,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         files.append(_write(folder, f"{number}.key", issued.key_pem))
     assert main(["--data-dir", str(data_dir), "cert", "import", *files]) == 0
 
-    https, http = _free_port(), _free_port()
-    process = _start_serve(data_dir, https, http)
-    _wait_for_port(https, process)
-    _wait_for_port(http, process)
+    https, http = free_port(), free_port()
+    process = start_serve(data_dir, https, http)
+    wait_for_port(https, process)
+    wait_for_port(http, process)
     yield Server(
         process, data_dir, https, http, levels, wildcard, expired, renewed, idn
     )
@@ -338,10 +301,10 @@ def test_sigterm_stops_cleanly(server: Server) -> None:
 
 def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
-    https, http = _free_port(), _free_port()
-    process = _start_serve(data_dir, https, http, "--workers", "2")
+    https, http = free_port(), free_port()
+    process = start_serve(data_dir, https, http, "--workers", "2")
     try:
-        _wait_for_port(https, process)
+        wait_for_port(https, process)
         workers = subprocess.run(
             ["pgrep", "-P", str(process.pid), "-f", "spawn_main"],
             capture_output=True,
@@ -365,10 +328,10 @@ def test_first_start_initialises_and_workers_share_the_port(tmp_path: Path) -> N
 
 
 def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
-    https, http = _free_port(), _free_port()
-    process = _start_serve(tmp_path / "d", https, http, "--workers", "2", quiet=True)
+    https, http = free_port(), free_port()
+    process = start_serve(tmp_path / "d", https, http, "--workers", "2", quiet=True)
     try:
-        _wait_for_port(https, process)
+        wait_for_port(https, process)
         workers = subprocess.run(
             ["pgrep", "-P", str(process.pid), "-f", "spawn_main"],
             capture_output=True,
@@ -399,7 +362,7 @@ def test_an_address_in_use_is_a_clear_error(tmp_path: Path) -> None:
                 sys.executable, "-m", "certdesk.cli.main",
                 "--data-dir", str(tmp_path / "d"), "serve",
                 "--https-listen", f"127.0.0.1:{port}",
-                "--http-listen", f"127.0.0.1:{_free_port()}",
+                "--http-listen", f"127.0.0.1:{free_port()}",
             ],
             capture_output=True,
             timeout=30,

@@ -42,10 +42,21 @@ def record(
 
 
 def list_events(
-    ctx: Context, *, action: str | None = None, limit: int = 100
+    ctx: Context,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    object_name: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
+    """Events newest first, filtered; see `store.events.list_events` for paging."""
+    where = events.EventFilter(action, actor, object_name, since, until)
     with ctx.store.transaction() as session:
-        return [
-            event_json(e)
-            for e in events.list_events(session, action=action, limit=limit)
-        ]
+        found = events.list_events(
+            session, where, limit=limit, before_id=before_id, after_id=after_id
+        )
+        return [event_json(e) for e in found]

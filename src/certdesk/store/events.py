@@ -1,10 +1,11 @@
 """The audit trail. Callers pass only public facts; nothing here is secret."""
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from certdesk.store import schema
 
@@ -50,10 +51,53 @@ def latest_id(session: Session) -> int:
     return session.scalar(select(func.max(schema.Event.id))) or 0
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to read; every part is optional and they all must hold.
+
+    `action` is a prefix ("certificate." for every certificate event);
+    `actor` and `object_name` match anywhere, ignoring case; `since` is
+    inclusive and `until` exclusive.
+    """
+
+    action: str | None = None
+    actor: str | None = None
+    object_name: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
 def list_events(
-    session: Session, *, action: str | None = None, limit: int = 100
+    session: Session,
+    where: EventFilter,
+    *,
+    limit: int = 100,
+    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[schema.Event]:
-    query = select(schema.Event).order_by(schema.Event.id.desc()).limit(limit)
-    if action:
-        query = query.where(schema.Event.action.like(f"{action}%"))
-    return list(session.scalars(query))
+    """Events newest first: the newest `limit` matches, or those just older than
+    `before_id`, or just newer than `after_id` (paging by id stays put while new
+    events arrive, which an offset would not)."""
+    e = schema.Event
+    query = select(e)
+    if where.action:
+        query = query.where(e.action.startswith(where.action, autoescape=True))
+    if where.actor:
+        query = query.where(_contains(e.actor, where.actor))
+    if where.object_name:
+        query = query.where(_contains(e.object_name, where.object_name))
+    if where.since is not None:
+        query = query.where(e.at >= where.since)
+    if where.until is not None:
+        query = query.where(e.at < where.until)
+
+    if after_id is not None:
+        query = query.where(e.id > after_id).order_by(e.id.asc()).limit(limit)
+        return list(reversed(list(session.scalars(query))))
+    if before_id is not None:
+        query = query.where(e.id < before_id)
+    return list(session.scalars(query.order_by(e.id.desc()).limit(limit)))
+
+
+def _contains(column: InstrumentedAttribute[Any], text: str) -> ColumnElement[bool]:
+    return func.lower(column).contains(text.lower(), autoescape=True)

@@ -2,8 +2,15 @@
 
 from fastapi import APIRouter
 
-from certdesk.web.pages import account, status
+from certdesk.web.pages import (
+    account,
+    certificates,
+    events,
+    requests,
+    status,
+    users,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (account, status):
+for module in (account, status, certificates, requests, users, events):
     router.include_router(module.router)

@@ -22,6 +22,17 @@ document.addEventListener("DOMContentLoaded", () => {
       const input = row.querySelector("input");
       input.value = "";
       input.id = "";
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("autofocus");
+      // Keep the new row labelled: "Name 4" for the fourth row.
+      const label = row.querySelector("label");
+      if (label) {
+        const number = list.children.length + 1;
+        input.id = `${input.name}-${number}`;
+        label.htmlFor = input.id;
+        const shown = label.querySelector("[data-row-number]");
+        if (shown) shown.textContent = String(number);
+      }
       list.appendChild(row);
       input.focus();
       event.preventDefault();
