@@ -10,6 +10,8 @@ FIELDS = (
     "cert",
     "fingerprint",
     "request",
+    "user",
+    "token",
     "identifiers",
     "not_after",
     "sni",

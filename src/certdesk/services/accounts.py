@@ -360,7 +360,9 @@ def _authenticate(
                 actor=ctx.actor,
                 action="user.login_failed",
                 object_type="user",
-                object_name=username[:MAX_USERNAME],
+                # The attempted name is not kept: people type their password
+                # into the name field, and the trail must never hold one.
+                object_name=None,
                 details={"failures": 0, "reason": "unknown-user"},
             )
             refusal = LoginRefused(wrong)

@@ -22,7 +22,7 @@ from certdesk.web.config import WebConfig
 
 SESSION_COOKIE = "certdesk_session"
 CSRF_FIELD = "csrf"
-PASSWORD_PAGE = "/appliance/password"
+PASSWORD_PAGE = "/appliance/password"  # noqa: S105 (a path, not a secret)
 
 # Routes anyone may call. Everything else must declare a Guard.
 PUBLIC_PATHS = frozenset(

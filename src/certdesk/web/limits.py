@@ -25,10 +25,9 @@ class BodyLimit:
             return
 
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
-                await self._refuse(send)
-                return
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
 
         seen = 0
         started = False
@@ -75,4 +74,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-

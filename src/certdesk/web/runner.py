@@ -21,8 +21,8 @@ from starlette.types import ASGIApp
 from certdesk.errors import StartupError
 from certdesk.services import serving
 from certdesk.services.context import Context
-from certdesk.tls.router import SniRouter
 from certdesk.services.sessions import SessionPolicy
+from certdesk.tls.router import SniRouter
 from certdesk.web.config import WebConfig
 from certdesk.web.settings import Address, ServeSettings, WebSettings
 from certdesk.web.site import http_app, https_app
