@@ -20,6 +20,8 @@ from certdesk.web.errors import Problem, internal_problem, problem_for
 from certdesk.web.pages.templating import render_problem
 
 LOGIN = "/appliance/login"
+# Where FastAPI found a value; the field is what follows.
+_WHERE = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def install(app: FastAPI) -> None:
@@ -80,9 +82,14 @@ async def _http(request: Request, exc: Exception) -> Response:
 async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
-    where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
-    field = ".".join(where) or None
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in _WHERE:
+        loc = loc[1:]
+    field = ".".join(str(p) for p in loc) or None
     reason = str(first.get("msg", "is not valid"))
+    if first.get("type") == "json_invalid":
+        # The location is an offset into the text, not a field.
+        field, reason = None, "the body is not valid JSON"
     message = f"{field}: {reason}" if field else reason
     return answer(request, Problem(422, message, field))
 

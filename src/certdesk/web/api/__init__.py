@@ -1,9 +1,34 @@
-"""The REST API under /api/v1: JSON, bearer tokens, described by OpenAPI."""
+"""The REST API under /api/v1: JSON, bearer tokens, described by OpenAPI.
 
-from fastapi import APIRouter
+One module per concept; each route calls one service, as the pages do.
+"""
 
-from certdesk.web.api import status
+from fastapi import APIRouter, Security
+from fastapi.security import HTTPBearer
+
+from certdesk.web.api import (
+    certificates,
+    docs,
+    events,
+    requests,
+    serving,
+    status,
+    tokens,
+    users,
+)
+
+# Declares the bearer scheme in the OpenAPI document; it refuses nothing
+# itself: each route's Guard (web/auth.py) authenticates the token.
+BEARER = HTTPBearer(
+    scheme_name="token",
+    description="An API token from 'certdesk token create' or POST /tokens.",
+    auto_error=False,
+)
+
+documented = APIRouter(dependencies=[Security(BEARER)])
+for module in (status, certificates, requests, serving, users, tokens, events):
+    documented.include_router(module.router)
 
 router = APIRouter(prefix="/api/v1")
-for module in (status,):
-    router.include_router(module.router)
+router.include_router(documented)
+router.include_router(docs.router)

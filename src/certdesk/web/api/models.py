@@ -1,16 +1,51 @@
 """The API's bodies as pydantic models: they are what OpenAPI documents.
 
-The fields mirror the CLI's `--json` output (services/views.py), so a script
-can move between the two without translation.
+The fields mirror the CLI's `--json` output (services/views.py and the
+services' `as_json`), so a script can move between the two without
+translation. Input models check only what is cheap (types, lengths); the
+services apply the real rules and name the field at fault.
 """
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from certdesk.pki.encode import ExportFormat
+from certdesk.pki.keys import KeyType
+from certdesk.services.accounts import Role
+
+
+def _storable(value: str) -> str:
+    """JSON can carry what no database stores: lone surrogates and NUL."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+CertificateRole = Literal["server", "intermediate", "root"]
+ChainStatusName = Literal["complete", "incomplete", "self-signed"]
 
 
 class Error(BaseModel):
     error: str = Field(description="What went wrong and what to do next.")
     status: int
     field: str | None = Field(None, description="The input at fault, if one is.")
+
+
+class Input(BaseModel):
+    """Unknown fields are refused, so a misspelt option is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Status
 
 
 class CertificateRef(BaseModel):
@@ -36,3 +71,261 @@ class BasicsOut(BaseModel):
     uptime_seconds: int
     default_certificate: DefaultCertificateOut | None
     served_names: list[ServedNameOut]
+
+
+# Certificates
+
+
+class KeyOut(BaseModel):
+    algorithm: str
+    size: int = Field(description="In bits.")
+    label: str = Field(description="As lists show it, e.g. 'ECDSA P-256'.")
+
+
+class ChainEntryOut(BaseModel):
+    id: int
+    fingerprint_sha256: str
+    role: CertificateRole
+    subject: str
+    source: str
+
+
+class WarningOut(BaseModel):
+    code: str = Field(description="Stable: see the README's JSON fields.")
+    message: str
+
+
+class CertificateOut(BaseModel):
+    id: int
+    name: str
+    subject: str
+    issuer: str
+    issued_to: str | None
+    issued_by: str | None
+    sans: list[str]
+    not_before: Timestamp
+    not_after: Timestamp
+    days_left: int
+    fingerprint_sha256: str
+    fingerprint_sha1: str
+    serial: str
+    key: KeyOut
+    signature_algorithm: str
+    has_key: bool = Field(description="The appliance holds the private key.")
+    is_default: bool
+    factory_default: bool
+    role: CertificateRole
+    source: str
+    chain: list[ChainEntryOut] = Field(description="Leaf first, up to the root.")
+    chain_status: ChainStatusName
+    chain_missing: str | None
+    chain_notes: list[str]
+    warnings: list[WarningOut]
+
+
+class CreatedCertificateOut(CertificateOut):
+    input_warnings: list[str] = Field(
+        description="What a careful administrator should know about the input."
+    )
+
+
+class DefaultSetOut(CertificateOut):
+    change_warnings: list[str] = Field(
+        description="Clients that may fail after the change, and why."
+    )
+
+
+class DeletedCertificateOut(BaseModel):
+    id: int
+    name: str
+    removed_issuers: list[int]
+    removed_key: bool
+
+
+class SubjectIn(Input):
+    """The Create form: friendly name, key, subject fields and SANs."""
+
+    name: Text = Field(min_length=1, max_length=200, description="Friendly name.")
+    key: KeyType = KeyType.RSA2048
+    country: Text | None = Field(
+        None, max_length=2, description="ISO 3166 two-letter code, e.g. US."
+    )
+    state: Text | None = Field(
+        None, max_length=128, description="State or province, written out in full."
+    )
+    city: Text | None = Field(None, max_length=128)
+    org: Text | None = Field(None, max_length=64, description="Organization.")
+    ou: Text | None = Field(None, max_length=64, description="Organizational unit.")
+    cn: Text | None = Field(None, max_length=64, description="Common name.")
+    sans: list[Annotated[Text, Field(max_length=253)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="DNS names, *.wildcards or IP addresses; a CN that is a DNS "
+        "name becomes the first.",
+    )
+
+
+class SelfSignedIn(SubjectIn):
+    days: int = Field(365, ge=1, le=3650, description="Validity in days.")
+
+
+class ExportIn(Input):
+    format: ExportFormat = Field(
+        ExportFormat.PEM,
+        description="pem, der (one certificate), p7b (certificates), p12.",
+    )
+    chain: bool = Field(False, description="Include the issuers.")
+    private_key: bool = Field(
+        False, description="Include the private key: admins only, needs a passphrase."
+    )
+    passphrase: SecretStr | None = Field(
+        None,
+        max_length=1024,
+        description="Encrypts the private key (PKCS#12 or encrypted PKCS#8).",
+    )
+
+
+class ImportItemOut(BaseModel):
+    outcome: Literal["created", "already-present", "key-attached", "ignored"]
+    kind: str
+    file: str
+    id: int | None
+    name: str | None
+    fingerprint_sha256: str | None
+    role: str | None
+    detail: str | None
+
+
+class ImportOut(BaseModel):
+    items: list[ImportItemOut]
+    fulfilled_requests: list[int]
+    repaired_chains: list[int]
+
+
+# Requests
+
+
+class RequestSummaryOut(BaseModel):
+    id: int
+    name: str
+    subject: str
+    sans: list[str]
+    key: str = Field(description="Algorithm and size, e.g. 'RSA 2048'.")
+    status: Literal["pending", "fulfilled"]
+    certificate_id: int | None = Field(description="The certificate that fulfilled it.")
+    created_at: Timestamp
+
+
+class RequestOut(RequestSummaryOut):
+    pem: str = Field(description="The request data (PKCS#10, PEM) to give a CA.")
+
+
+class CreatedRequestOut(RequestOut):
+    input_warnings: list[str]
+
+
+class RequestIn(SubjectIn):
+    like_certificate: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Re-key: copy subject and SANs from this certificate; fields "
+        "given here override them.",
+    )
+
+
+class DeletedRequestOut(BaseModel):
+    id: int
+    name: str
+    status: str
+
+
+# Serving
+
+
+class PassedOverOut(CertificateRef):
+    because: str
+
+
+class WhichOut(BaseModel):
+    server_name: str | None
+    lookup_name: str | None = Field(description="The name as it is looked up.")
+    reason: Literal["exact", "wildcard", "default", "none"]
+    certificate: CertificateRef | None
+    passed_over: list[PassedOverOut]
+
+
+# Users
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    email: str | None
+    role: Role
+    disabled: bool
+    must_change_password: bool
+    created_at: Timestamp
+    last_login_at: Timestamp | None
+    locked_until: Timestamp | None = Field(
+        description="Set while too many failed sign-ins lock the account."
+    )
+
+
+class UserWithPasswordOut(UserOut):
+    one_time_password: str = Field(
+        description="Shown once; the user must replace it at first sign-in."
+    )
+
+
+class UserIn(Input):
+    username: Text = Field(
+        min_length=1, max_length=64, description="Letters, digits, '.', '_', '-'."
+    )
+    role: Role
+    email: Text | None = Field(None, max_length=254)
+
+
+class EmailIn(Input):
+    email: Text | None = Field(
+        max_length=254, description="The address, or null to remove it."
+    )
+
+
+# Tokens
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    created_at: Timestamp
+    created_by: str
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+
+class TokenWithSecretOut(TokenOut):
+    token: str = Field(
+        description="The secret: send it as 'Authorization: Bearer <token>'. "
+        "Shown only once."
+    )
+
+
+class TokenIn(Input):
+    name: Text = Field(min_length=1, max_length=64, description="What uses it.")
+    role: Role
+
+
+# Events
+
+
+class EventOut(BaseModel):
+    id: int
+    at: Timestamp
+    actor: str = Field(description="user:NAME, token:NAME, or the CLI's actor.")
+    action: str
+    object_type: str
+    object_id: str | None
+    object_name: str | None
+    details: dict[str, Any]

@@ -1,0 +1,59 @@
+"""What the API modules share: the callers, typed path ids, declared errors.
+
+Every route lists the errors it can answer with `errors(...)`, so the OpenAPI
+document says what the server really sends (schemathesis holds it to that).
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Path
+
+from certdesk.web.api.models import Error
+from certdesk.web.auth import Caller, api_admin, api_reader
+
+# Ids are SQL INTEGER columns: anything larger cannot name a row.
+MAX_ID = 2**31 - 1
+
+Reader = Annotated[Caller, Depends(api_reader)]
+Admin = Annotated[Caller, Depends(api_admin)]
+
+Id = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The object's id, as lists show it.")
+]
+
+_MEANING = {
+    400: "The body could not be read (a broken multipart upload).",
+    401: "No API token, or one that is unknown or revoked.",
+    403: "The token's role does not allow this: auditors change nothing and "
+    "never export a private key.",
+    404: "Nothing has this id or name.",
+    409: "Not possible in the current state; the message says what to do first.",
+    413: "The request body is over the upload limit (max_upload_mib).",
+    422: "An input breaks a rule; `field` names it.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route: 401 always, and `codes`, all as `Error`."""
+    return {
+        code: {"model": Error, "description": _MEANING[code]}
+        for code in sorted({401, *codes})
+    }
+
+
+def download_headers(filename: str) -> dict[str, str]:
+    """An attachment that no cache keeps: exports may hold an encrypted key."""
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def safe_filename(name: str, suffix: str) -> str:
+    """A friendly name as a file name: letters, digits, '.', '-' and '_' only."""
+    stem = "".join(
+        c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name
+    )
+    stem = stem.strip("._") or "certificate"
+    return f"{stem[:80]}{suffix}"
