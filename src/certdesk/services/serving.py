@@ -129,7 +129,7 @@ def context_loader(ctx: Context) -> ContextLoader:
 def revision(ctx: Context) -> int:
     """Changes to what is served always record an event; its id orders them."""
     with ctx.store.transaction() as session:
-        return events.latest_id(session)
+        return events.latest_serving_id(session)
 
 
 def challenge_answer(ctx: Context, token: str) -> str | None:

@@ -46,9 +46,23 @@ def record(
     return row
 
 
-def latest_id(session: Session) -> int:
-    """The id of the newest event, 0 when there is none."""
-    return session.scalar(select(func.max(schema.Event.id))) or 0
+# Events about accounts and tokens never change what is served.
+_NOT_SERVING = ("user", "token")
+
+
+def latest_serving_id(session: Session) -> int:
+    """The id of the newest event that may change what is served, 0 if none.
+
+    Sign-ins record events too, and a burst of them (someone guessing
+    passwords) must not make every server rebuild its served set.
+    """
+    newest = (
+        select(schema.Event.id)
+        .where(schema.Event.object_type.not_in(_NOT_SERVING))
+        .order_by(schema.Event.id.desc())
+        .limit(1)
+    )
+    return session.scalar(newest) or 0
 
 
 @dataclass(frozen=True)
