@@ -322,15 +322,18 @@ async def import_upload(
     request: Request, caller: Annotated[Caller, Depends(page_admin_form)]
 ) -> Response:
     form = await request.form()
-    chosen = uploads(form, "files")
-    if not chosen:
+    try:
+        files = [
+            importing.ImportFile(upload.filename or "upload", await upload.read())
+            for upload in uploads(form, "files")
+        ]
+        passphrase = text(form, "passphrase").encode() or None
+    finally:
+        # Uploads are spooled to temporary files; nothing else closes them.
+        await form.close()
+    if not files:
         errors = {"files": "choose at least one file to upload"}
         return _import_page(request, caller, errors, status=422)
-    files = [
-        importing.ImportFile(upload.filename or "upload", await upload.read())
-        for upload in chosen
-    ]
-    passphrase = text(form, "passphrase").encode() or None
 
     try:
         result = await run_in_threadpool(

@@ -85,12 +85,29 @@ def _page(
         status=status,
         chosen=chosen,
         errors=errors,
-        events=shown,
+        events=[{**e, "facts": _facts(e["details"])} for e in shown],
         newer=newer,
         older=older,
         actions=ACTIONS,
         filtered=any(chosen.values()),
     )
+
+
+def _facts(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's details as words: lists joined, yes and no, "none"."""
+    return [(key.replace("_", " "), _word(value)) for key, value in details.items()]
+
+
+def _word(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_word(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_word(v)}" for k, v in value.items())
+    return str(value)
 
 
 def _link(kept: dict[str, str], **where: int) -> str:
