@@ -112,6 +112,8 @@ def test_self_signed_certificate_from_create_to_default_export_and_delete(
     expect(page.locator(".notice")).to_contain_text(f"“{name}” is now the default")
     appliance.wait_until_served(None, fingerprint)
     appliance.wait_until_served("nothing-matches.example.test", fingerprint)
+    page.get_by_role("button", name="Set default").click()
+    expect(page.locator(".notice")).to_contain_text("already the default")
 
     # Guide: export a copy, Select Action > Export, without the private key.
     page.get_by_label(f"Select {name}", exact=True).check()
@@ -153,6 +155,23 @@ def test_self_signed_certificate_from_create_to_default_export_and_delete(
     assert "BEGIN PRIVATE KEY" in info
     leaf = x509.load_pem_x509_certificate(info.encode())
     assert leaf.fingerprint(hashes.SHA256()).hex() == normalise(fingerprint)
+
+    # Guide: import it on the backup node, with the passphrase (here the
+    # same appliance, which already holds it).
+    page.goto("/appliance/certificates/import")
+    page.get_by_label("Files").set_input_files(p12)
+    page.get_by_label("Passphrase").fill("not the passphrase")
+    with page.expect_response(re.compile(r"/import$")) as answer:
+        page.get_by_role("button", name="Upload").click()
+    assert answer.value.status == 422
+    expect(page.get_by_label("Files")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#files-error")).to_contain_text(p12.name)
+    expect(page.locator("#files-error")).to_contain_text("passphrase")
+    page.get_by_label("Files").set_input_files(p12)
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Upload").click()
+    result = page.locator("section[aria-labelledby=import-result]")
+    expect(result).to_contain_text("already on the appliance")
 
     # Delete: refused while it is the default, then done once it is not.
     page.goto(f"/appliance/certificates/{_id_of(appliance, name)}")
@@ -211,6 +230,10 @@ def test_request_signed_by_a_ca_then_its_chain_imported(
     csr_download.value.save_as(csr_file)
     assert csr_file.suffix == ".csr"
     assert csr_file.read_text() == pem
+    sent = page.request.get(page.url + "/csr")
+    assert sent.headers["content-type"] == "application/pkcs10"
+    assert sent.headers["content-disposition"] == f'attachment; filename="{name}.csr"'
+    assert sent.headers["cache-control"] == "no-store"
     assert "verify OK" in openssl_all("req", "-in", csr_file, "-noout", "-verify")
 
     # The CA signs it; the administrator uploads the leaf and intermediate.

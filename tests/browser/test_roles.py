@@ -113,6 +113,15 @@ def test_auditor_forcing_a_change_gets_403_and_nothing_changes(
         assert certificates.show(ctx, cert_id).name == name
     assert appliance.served(None).fingerprint(hashes.SHA256()).hex() == served
 
+    # What an auditor may do: export the certificate alone.
+    export = f"/appliance/certificates/{cert_id}/export"
+    allowed = _post(page, export, {"format": "der"})
+    assert allowed.status == 200
+    assert allowed.headers["content-type"] == "application/pkix-cert"
+    disposition = allowed.headers["content-disposition"]
+    assert disposition == f'attachment; filename="{name}.cer"'
+    assert allowed.headers["cache-control"] == "no-store"
+
 
 def test_a_form_without_its_csrf_token_is_refused(
     visit: Visitor, appliance: Appliance

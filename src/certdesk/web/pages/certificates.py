@@ -106,6 +106,7 @@ async def certificates_page(
     views = await run_in_threadpool(certificates.list_certificates, caller.ctx)
     pending = await run_in_threadpool(requests.list_requests, caller.ctx)
     names = {v.id: v.name for v in views}
+    default_id = next((v.id for v in views if v.is_default), None)
     return flash.render_page(
         request,
         "certificates.html",
@@ -113,6 +114,7 @@ async def certificates_page(
         certificates=views,
         requests=pending,
         names=names,
+        default_id=default_id,
         servable=servable,
     )
 
@@ -128,6 +130,10 @@ async def set_default(
         return flash.redirect(
             request, back, Flash(errors=["Choose a certificate in the Default column."])
         )
+    if chosen == text(form, "current"):
+        # The radio was left where it was: nothing to change or record.
+        notice = "That certificate is already the default; nothing changed."
+        return flash.redirect(request, back, Flash(notice))
 
     try:
         done = await run_in_threadpool(certificates.set_default, caller.ctx, chosen)
