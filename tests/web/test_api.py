@@ -164,6 +164,11 @@ def test_self_signed_input_is_checked_like_the_cli(admin: Client) -> None:
     missing = refused(admin.post(url, json={"cn": "a.example.test"}), 422, "name")
     assert "required" in missing
     refused(admin.post(url, json={**SUBJECT, "name": "a\x00b"}), 422, "name")
+    # 40 characters, but 160 bytes of UTF-8: more than a certificate's CN holds.
+    wide = refused(
+        admin.post(url, json={**SUBJECT, "cn": "\U0001d413" * 40}), 422, "cn"
+    )
+    assert "bytes" in wide
 
 
 def test_auditors_change_nothing(site: Site, admin: Client, auditor: Client) -> None:

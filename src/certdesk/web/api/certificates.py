@@ -133,7 +133,7 @@ async def show_certificate(id: Id, caller: Reader) -> dict[str, Any]:
     response_model=CreatedCertificateOut,
     status_code=201,
     summary="Create a self-signed certificate",
-    responses=errors(403, 413, 422),
+    responses=errors(400, 403, 413, 422),
 )
 async def create_self_signed(body: SelfSignedIn, caller: Admin) -> dict[str, Any]:
     """A new key and a self-signed certificate, checked the way a CA checks input."""
@@ -226,7 +226,7 @@ async def delete_certificate(
             "description": "The file, as an attachment.",
             "content": {media: _BINARY for media, _ in MEDIA_TYPES.values()},
         },
-        **errors(403, 404, 413, 422),
+        **errors(400, 403, 404, 413, 422),
     },
 )
 async def export_certificate(id: Id, body: ExportIn, caller: Reader) -> Response:

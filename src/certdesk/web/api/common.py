@@ -22,7 +22,7 @@ Id = Annotated[
 ]
 
 _MEANING = {
-    400: "The body could not be read (a broken multipart upload).",
+    400: "The body could not be read: not UTF-8 JSON, or a broken upload.",
     401: "No API token, or one that is unknown or revoked.",
     403: "The token's role does not allow this: auditors change nothing and "
     "never export a private key.",

@@ -9,6 +9,7 @@ services apply the real rules and name the field at fault.
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from certdesk.pki.encode import ExportFormat
 from certdesk.pki.keys import KeyType
@@ -18,13 +19,26 @@ from certdesk.services.accounts import Role
 def _storable(value: str) -> str:
     """JSON can carry what no database stores: lone surrogates and NUL."""
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise PydanticCustomError("nul", "must not contain NUL characters")
     try:
         value.encode()
     except UnicodeEncodeError:
-        raise ValueError("is not valid Unicode text") from None
+        raise PydanticCustomError("unicode", "is not valid Unicode text") from None
     return value
 
+
+def _fits_common_name(value: str | None) -> str | None:
+    """X.509 bounds a CN at 64 bytes of UTF-8, not 64 characters."""
+    if value is not None and len(value.strip().encode()) > CN_BYTES:
+        raise PydanticCustomError(
+            "cn_bytes",
+            "is {size} bytes in UTF-8; at most {limit} fit in a certificate",
+            {"size": len(value.strip().encode()), "limit": CN_BYTES},
+        )
+    return value
+
+
+CN_BYTES = 64
 
 Text = Annotated[str, AfterValidator(_storable)]
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -156,7 +170,9 @@ class SubjectIn(Input):
     city: Text | None = Field(None, max_length=128)
     org: Text | None = Field(None, max_length=64, description="Organization.")
     ou: Text | None = Field(None, max_length=64, description="Organizational unit.")
-    cn: Text | None = Field(None, max_length=64, description="Common name.")
+    cn: Annotated[Text | None, AfterValidator(_fits_common_name)] = Field(
+        None, max_length=64, description="Common name."
+    )
     sans: list[Annotated[Text, Field(max_length=253)]] = Field(
         default_factory=list,
         max_length=100,
@@ -166,6 +182,23 @@ class SubjectIn(Input):
 
 
 class SelfSignedIn(SubjectIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Support (test)",
+                    "key": "p256",
+                    "country": "US",
+                    "state": "California",
+                    "org": "Example Inc",
+                    "cn": "support.example.com",
+                    "sans": ["remote.example.com"],
+                    "days": 90,
+                }
+            ]
+        }
+    )
+
     days: int = Field(365, ge=1, le=3650, description="Validity in days.")
 
 
@@ -225,6 +258,21 @@ class CreatedRequestOut(RequestOut):
 
 
 class RequestIn(SubjectIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Support 2026",
+                    "key": "rsa3072",
+                    "country": "US",
+                    "org": "Example Inc",
+                    "cn": "support.example.com",
+                    "sans": ["*.support.example.com"],
+                }
+            ]
+        }
+    )
+
     like_certificate: int | None = Field(
         None,
         ge=1,

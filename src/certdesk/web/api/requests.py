@@ -79,7 +79,7 @@ async def download_request(id: Id, caller: Reader) -> Response:
     response_model=CreatedRequestOut,
     status_code=201,
     summary="Create a request",
-    responses=errors(403, 404, 409, 413, 422),
+    responses=errors(400, 403, 404, 409, 413, 422),
 )
 async def create_request(body: RequestIn, caller: Admin) -> dict[str, Any]:
     """A new key and a PKCS#10 request for it.

@@ -29,7 +29,7 @@ async def list_tokens(caller: Admin) -> list[dict[str, Any]]:
     response_model=TokenWithSecretOut,
     status_code=201,
     summary="Create an API token",
-    responses=errors(403, 409, 413, 422),
+    responses=errors(400, 403, 409, 413, 422),
 )
 async def create_token(body: TokenIn, caller: Admin) -> dict[str, Any]:
     """The token acts with its own role; only its SHA-256 is stored, so the

@@ -48,7 +48,7 @@ async def show_user(username: Username, caller: Admin) -> dict[str, Any]:
     response_model=UserWithPasswordOut,
     status_code=201,
     summary="Add a user",
-    responses=errors(403, 409, 413, 422),
+    responses=errors(400, 403, 409, 413, 422),
 )
 async def add_user(body: UserIn, caller: Admin) -> dict[str, Any]:
     """The account gets a one-time password, answered here once: the user
@@ -104,7 +104,7 @@ async def reset_password(username: Username, caller: Admin) -> dict[str, Any]:
     "/users/{username}/email",
     response_model=UserOut,
     summary="Set a user's email address",
-    responses=errors(403, 404, 413, 422),
+    responses=errors(400, 403, 404, 413, 422),
 )
 async def set_email(username: Username, body: EmailIn, caller: Admin) -> dict[str, Any]:
     """Where alerts for this user go; null removes it."""
