@@ -59,7 +59,13 @@ async def _upload_too_much(app: object) -> None:
             files={"files": ("bundle.pem", too_big, "application/x-pem-file")},
         )
         assert declared.status_code == 413
+        assert declared.headers["content-type"].startswith("text/html")
         assert "larger than the 0.0625 MiB limit" in declared.text
+
+        # The API gets the same refusal as JSON.
+        api = await client.post("/api/v1/certificates/import", content=too_big)
+        assert api.status_code == 413
+        assert "larger than the 0.0625 MiB limit" in api.json()["error"]
 
         body = (
             (

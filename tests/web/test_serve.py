@@ -221,19 +221,33 @@ def test_https_sends_hsts_and_http_redirects(server: Server) -> None:
     assert f"location: https://127.0.0.1:{server.https}/some/path?q=1" in redirect
 
 
-def test_unknown_challenge_token_is_404_and_web_paths_are_not_faked(
+def test_unknown_challenge_token_is_404(server: Server) -> None:
+    url = f"http://127.0.0.1:{server.http}/.well-known/acme-challenge/unknown"
+    code = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
+        capture_output=True, timeout=10, check=True,
+    ).stdout  # fmt: skip
+    assert code == b"404"
+
+
+def test_strangers_are_sent_to_sign_in_and_the_api_wants_a_token(
     server: Server,
 ) -> None:
-    for url in (
-        f"http://127.0.0.1:{server.http}/.well-known/acme-challenge/unknown",
-        f"https://127.0.0.1:{server.https}/appliance",
-        f"https://127.0.0.1:{server.https}/api/v1/certificates",
-    ):
-        code = subprocess.run(
-            ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url],
+    def fetch(path: str) -> str:
+        return subprocess.run(
+            ["curl", "-sk", "-D", "-", "-o", "/dev/null",
+             f"https://127.0.0.1:{server.https}{path}"],
             capture_output=True, timeout=10, check=True,
-        ).stdout  # fmt: skip
-        assert code == b"404", url
+        ).stdout.decode()  # fmt: skip
+
+    page = fetch("/appliance")
+    assert page.startswith("HTTP/1.1 303")
+    assert "location: /appliance/login?next=%2Fappliance" in page
+    assert "strict-transport-security: max-age=31536000" in page
+
+    api = fetch("/api/v1/certificates")
+    assert api.startswith("HTTP/1.1 401")
+    assert "www-authenticate: Bearer" in api
 
 
 def _wait_until(check: object, seconds: float = 5.0) -> None:

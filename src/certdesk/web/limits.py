@@ -7,11 +7,11 @@ upload never has to fit in memory to be refused. The overflow is raised as
 API's own form; only if nothing answered does this answer itself.
 """
 
-import json
-
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk.errors import TooLarge
+from certdesk.web.errors import Problem
 
 
 class BodyLimit:
@@ -26,7 +26,7 @@ class BodyLimit:
 
         declared = dict(scope["headers"]).get(b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
 
         seen = 0
@@ -51,7 +51,7 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
     def message(self) -> str:
         limit = self.max_bytes / (1024 * 1024)
@@ -60,17 +60,10 @@ class BodyLimit:
             "smaller files, or raise max_upload_mib under [web] in certdesk.toml"
         )
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": self.message(), "status": 413}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Imported here: the error pages' module depends on the whole web layer.
+        from certdesk.web.failures import answer
+
+        response = answer(Request(scope), Problem(413, self.message()))
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)

@@ -71,4 +71,3 @@ def basics(ctx: Context, config: WebConfig) -> Basics:
         else DefaultCertificate(default.id, default.name, default.days_left),
         served=serving.served_names(ctx),
     )
-

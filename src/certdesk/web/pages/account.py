@@ -1,5 +1,6 @@
 """Signing in and out, and replacing a one-time password."""
 
+import dataclasses
 import hmac
 import secrets
 from typing import Annotated
@@ -54,9 +55,12 @@ async def login(request: Request) -> Response:
             status=403,
         )
 
+    # Before sign-in the only thing known of the caller is where it came from.
+    client = request.client.host if request.client else "unknown"
+    visitor = dataclasses.replace(config.ctx, actor=f"web:{client}")
     try:
         user = await run_in_threadpool(
-            accounts.log_in, config.ctx, username, text(form, "password")
+            accounts.log_in, visitor, username, text(form, "password")
         )
     except LoginRefused as exc:
         problem = problem_for(exc)
@@ -70,7 +74,7 @@ async def login(request: Request) -> Response:
         response.headers.update(problem.headers())
         return response
 
-    secret = await run_in_threadpool(sessions.start_session, config.ctx, user.username)
+    secret = await run_in_threadpool(sessions.start_session, visitor, user.username)
     target = "/appliance/password" if user.must_change_password else next_page
     response = RedirectResponse(_safe_next(target), 303)
     response.set_cookie(
@@ -89,9 +93,8 @@ async def login(request: Request) -> Response:
 async def logout(
     request: Request, caller: Annotated[Caller, Depends(page_form)]
 ) -> Response:
-    config: WebConfig = request.app.state.config
     assert caller.session_secret is not None
-    await run_in_threadpool(sessions.end_session, config.ctx, caller.session_secret)
+    await run_in_threadpool(sessions.end_session, caller.ctx, caller.session_secret)
     response = RedirectResponse("/appliance/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/appliance")
     return response

@@ -14,6 +14,4 @@ def texts(form: FormData, name: str) -> list[str]:
 
 
 def uploads(form: FormData, name: str) -> list[UploadFile]:
-    return [
-        v for v in form.getlist(name) if isinstance(v, UploadFile) and v.filename
-    ]
+    return [v for v in form.getlist(name) if isinstance(v, UploadFile) and v.filename]

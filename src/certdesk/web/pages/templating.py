@@ -57,9 +57,7 @@ def render(
 
 def render_problem(request: Request, problem: Problem) -> HTMLResponse:
     """An error page; the menu is left out, since the caller may be unknown."""
-    return render(
-        request, "problem.html", None, status=problem.status, problem=problem
-    )
+    return render(request, "problem.html", None, status=problem.status, problem=problem)
 
 
 # Pages show certificate details and one-time secrets: keep them out of caches.
