@@ -105,3 +105,21 @@ def test_overlong_fields_are_refused() -> None:
     with pytest.raises(InvalidInput) as info:
         check_subject(common_name="x" * 65, sans=["a.example.com"])
     assert info.value.field == "cn"
+
+
+def test_common_name_limit_counts_utf8_bytes() -> None:
+    """64 characters of 'é' are 128 bytes: the encoder would refuse them."""
+    fits = check_subject(common_name="é" * 32)
+    assert fits.x509_name() is not None
+
+    with pytest.raises(InvalidInput) as caught:
+        check_subject(common_name="é" * 40)
+    assert caught.value.field == "cn"
+    assert "80 bytes in UTF-8" in caught.value.reason
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "line\nbreak", "\ud800"])
+def test_subject_fields_refuse_control_characters(value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_subject(common_name="ok.example.test", org=value)
+    assert caught.value.field == "org"

@@ -85,9 +85,17 @@ def check_subject(
         "ou": _clean(ou),
     }
     for name, value in texts.items():
-        if value is not None and len(value) > _MAX_LENGTH[name]:
+        if value is None:
+            continue
+        if not value.isprintable():
+            raise InvalidInput(name, "must not hold control characters")
+        # The limits count characters, but the encoder counts UTF-8 bytes
+        # (for CN): accented names reach the limit sooner than they look.
+        size = len(value.encode())
+        if size > _MAX_LENGTH[name]:
+            unit = "characters" if size == len(value) else "bytes in UTF-8"
             raise InvalidInput(
-                name, f"is {len(value)} characters; at most {_MAX_LENGTH[name]} fit"
+                name, f"is {size} {unit}; at most {_MAX_LENGTH[name]} fit"
             )
 
     checked_country = check_country(country)

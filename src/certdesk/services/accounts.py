@@ -505,6 +505,7 @@ def _check_email(email: str | None) -> str | None:
         or not domain
         or "@" in domain
         or any(c.isspace() for c in value)
+        or not value.isprintable()
         or len(value) > 254
     ):
         raise InvalidInput(
