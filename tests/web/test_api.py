@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from certdesk.services import accounts
 from certdesk.services.accounts import Role
 from certdesk.services.context import Context
+from certdesk.web.downloads import file_name
 from tests.clitools import PASSPHRASE, cli_json, openssl, openssl_all
 from tests.conftest import FakeClock, RunCli
 from tests.pkitools import Issued, ThreeLevels, three_levels
@@ -487,7 +488,7 @@ def test_requests_from_create_to_delete(
     assert csr.headers["content-type"] == "application/pkcs10"
     assert (
         csr.headers["content-disposition"]
-        == 'attachment; filename="Support_portal.csr"'
+        == 'attachment; filename="Support-portal.csr"'
     )
     (tmp_path / "req.csr").write_bytes(csr.content)
     verified = openssl_all("req", "-in", tmp_path / "req.csr", "-verify", "-noout")
@@ -812,3 +813,17 @@ def test_no_secret_in_any_answer_or_log(
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     for secret in [*forbidden, *once]:
         assert secret not in logged
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Support portal", "Support-portal.csr"),
+        ('evil"; filename="x.exe', "evil-filename-x.exe.csr"),
+        ("../../etc/passwd", "etc-passwd.csr"),
+        ("Ärger über Zertifikate", "rger-ber-Zertifikate.csr"),
+        ("***", "certdesk-7.csr"),
+    ],
+)
+def test_download_file_names_cannot_break_the_header(name: str, expected: str) -> None:
+    assert file_name(name, 7, ".csr") == expected

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from certdesk.errors import Forbidden, InvalidInput
-from certdesk.pki.encode import ExportFormat
 from certdesk.pki.names import SubjectSpec, check_subject
 from certdesk.services import certificates
 from certdesk.services.importing import ImportFile, import_files
@@ -22,9 +21,7 @@ from certdesk.web.api.common import (
     Admin,
     Id,
     Reader,
-    download_headers,
     errors,
-    safe_filename,
 )
 from certdesk.web.api.models import (
     CertificateOut,
@@ -37,16 +34,10 @@ from certdesk.web.api.models import (
     SelfSignedIn,
     SubjectIn,
 )
+from certdesk.web.downloads import EXPORT_FORMATS, attachment
 
 router = APIRouter(tags=["certificates"])
 
-# What each export format is sent as, and the file name's suffix.
-MEDIA_TYPES = {
-    ExportFormat.PEM: ("application/x-pem-file", ".pem"),
-    ExportFormat.DER: ("application/pkix-cert", ".cer"),
-    ExportFormat.P7B: ("application/pkcs7-mime", ".p7b"),
-    ExportFormat.P12: ("application/x-pkcs12", ".p12"),
-}
 
 # One upload may hold many files, but not without bound: a chain is a few.
 MAX_IMPORT_FILES = 100
@@ -224,7 +215,7 @@ async def delete_certificate(
     responses={
         200: {
             "description": "The file, as an attachment.",
-            "content": {media: _BINARY for media, _ in MEDIA_TYPES.values()},
+            "content": {d.media_type: _BINARY for d in EXPORT_FORMATS.values()},
         },
         **errors(400, 403, 404, 413, 422),
     },
@@ -256,6 +247,5 @@ async def export_certificate(id: Id, body: ExportIn, caller: Reader) -> Response
             passphrase=secret.encode() if secret else None,
         )
     )
-    media, suffix = MEDIA_TYPES[body.format]
-    filename = safe_filename(exported.view.name, suffix)
-    return Response(exported.data, media_type=media, headers=download_headers(filename))
+    view = exported.view
+    return attachment(exported.data, EXPORT_FORMATS[body.format], view.name, view.id)

@@ -39,21 +39,3 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         code: {"model": Error, "description": _MEANING[code]}
         for code in sorted({401, *codes})
     }
-
-
-def download_headers(filename: str) -> dict[str, str]:
-    """An attachment that no cache keeps: exports may hold an encrypted key."""
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
-
-
-def safe_filename(name: str, suffix: str) -> str:
-    """A friendly name as a file name: letters, digits, '.', '-' and '_' only."""
-    stem = "".join(
-        c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name
-    )
-    stem = stem.strip("._") or "certificate"
-    return f"{stem[:80]}{suffix}"

@@ -14,9 +14,7 @@ from certdesk.web.api.common import (
     Admin,
     Id,
     Reader,
-    download_headers,
     errors,
-    safe_filename,
 )
 from certdesk.web.api.models import (
     CreatedRequestOut,
@@ -25,10 +23,9 @@ from certdesk.web.api.models import (
     RequestOut,
     RequestSummaryOut,
 )
+from certdesk.web.downloads import REQUEST_DATA, attachment
 
 router = APIRouter(tags=["requests"])
-
-CSR_MEDIA_TYPE = "application/pkcs10"
 
 
 @router.get(
@@ -62,7 +59,7 @@ async def show_request(id: Id, caller: Reader) -> dict[str, Any]:
     responses={
         200: {
             "description": "The PKCS#10 request, PEM-encoded, as an attachment.",
-            "content": {CSR_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": {REQUEST_DATA.media_type: {"schema": {"type": "string"}}},
         },
         **errors(404, 422),
     },
@@ -70,8 +67,7 @@ async def show_request(id: Id, caller: Reader) -> dict[str, Any]:
 async def download_request(id: Id, caller: Reader) -> Response:
     """What to upload to a CA that asks for a .csr file."""
     view = await run_in_threadpool(requests.show, caller.ctx, str(id))
-    headers = download_headers(safe_filename(view.name, ".csr"))
-    return Response(view.pem.encode(), media_type=CSR_MEDIA_TYPE, headers=headers)
+    return attachment(view.pem, REQUEST_DATA, view.name, view.id)
 
 
 @router.post(

@@ -29,6 +29,7 @@ from certdesk.pki.keys import KeyType
 from certdesk.pki.names import check_subject
 from certdesk.services import accounts, certificates, importing, requests
 from certdesk.services.views import CertificateView
+from certdesk.web import downloads
 from certdesk.web.auth import (
     Caller,
     page_admin,
@@ -36,6 +37,7 @@ from certdesk.web.auth import (
     page_form,
     page_reader,
 )
+from certdesk.web.downloads import EXPORT_FORMATS
 from certdesk.web.errors import problem_for
 from certdesk.web.pages import flash
 from certdesk.web.pages.flash import Flash
@@ -54,30 +56,6 @@ KEY_LABELS = {
     KeyType.P384: "ECDSA P-384",
 }
 
-
-@dataclass(frozen=True)
-class Download:
-    """How an export format is offered, and how its file is sent."""
-
-    label: str
-    media_type: str
-    suffix: str
-
-
-EXPORT_FORMATS = {
-    ExportFormat.PEM: Download("PEM (.pem), text", "application/x-pem-file", "pem"),
-    ExportFormat.DER: Download(
-        "DER (.cer), the certificate alone", "application/pkix-cert", "cer"
-    ),
-    ExportFormat.P7B: Download(
-        "PKCS#7 (.p7b), certificate and chain", "application/pkcs7-mime", "p7b"
-    ),
-    ExportFormat.P12: Download(
-        "PKCS#12 (.p12), for another appliance or server",
-        "application/x-pkcs12",
-        "p12",
-    ),
-}
 
 OUTCOMES = {
     "created": "added",
@@ -556,17 +534,7 @@ async def export(
         response.headers.update(problem.headers())
         return response
 
-    download = EXPORT_FORMATS[fmt]
-    filename = f"{download_name(view.name, view.id)}.{download.suffix}"
-    return Response(
-        exported.data,
-        media_type=download.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return downloads.attachment(exported.data, EXPORT_FORMATS[fmt], view.name, view.id)
 
 
 def _export_page(
@@ -609,12 +577,6 @@ def _check_passphrase(passphrase: str, repeat: str) -> None:
         )
     if passphrase != repeat:
         raise InvalidInput("repeat", "the two passphrases differ")
-
-
-def download_name(name: str, cert_id: int) -> str:
-    """A file name from the friendly name: letters, digits, '.', '-' and '_'."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-_")[:80]
-    return slug or f"certificate-{cert_id}"
 
 
 # ------------------------------------------------------------ helpers

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from certdesk.services import certificates, requests
+from certdesk.web import downloads
 from certdesk.web.auth import Caller, page_admin, page_admin_form, page_reader
+from certdesk.web.downloads import REQUEST_DATA
 from certdesk.web.pages import flash
-from certdesk.web.pages.certificates import download_name
 from certdesk.web.pages.flash import Flash
 from certdesk.web.pages.templating import render
 
@@ -43,16 +44,7 @@ async def download_csr(
     request_id: int, caller: Annotated[Caller, Depends(page_reader)]
 ) -> Response:
     view = await run_in_threadpool(requests.show, caller.ctx, str(request_id))
-    filename = f"{download_name(view.name, view.id)}.csr"
-    return Response(
-        view.pem,
-        media_type="application/pkcs10",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return downloads.attachment(view.pem, REQUEST_DATA, view.name, view.id)
 
 
 @router.get(PAGE + "/delete")
