@@ -30,6 +30,16 @@ _CONSTRAINTS = (
     ("pattern", "matches {}"),
 )
 
+
+def _counted(text: str, value: Any) -> str:
+    """'at most 3650', not '3650.0'; 'at least 1 character', not '1 characters'."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if value == 1:
+        text = text.replace("characters", "character").replace("items", "item")
+    return text.format(value)
+
+
 # Only this page's own stylesheet and nothing else, from anywhere.
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; "
@@ -228,7 +238,7 @@ def _type(schema: JSONSchema) -> str:
 
 
 def _notes(schema: JSONSchema) -> str:
-    notes = [text.format(schema[key]) for key, text in _CONSTRAINTS if key in schema]
+    notes = [_counted(text, schema[key]) for key, text in _CONSTRAINTS if key in schema]
     for option in schema.get("anyOf", []):
         if option.get("type") != "null":
             notes.append(_notes(option))
