@@ -103,6 +103,16 @@ def show(ctx: Context, ref: str) -> CertificateView:
         return _view(session, stored.get_certificate(session, ref), ctx.now())
 
 
+def default_certificate(ctx: Context) -> CertificateView | None:
+    """The certificate clients get when no other names them, if one is set."""
+    with ctx.store.transaction() as session:
+        default_id = appliance.default_certificate_id(session)
+        if default_id is None:
+            return None
+        row = session.get(schema.Certificate, default_id)
+        return None if row is None else _view(session, row, ctx.now())
+
+
 @dataclass(frozen=True)
 class DefaultSet:
     view: CertificateView

@@ -57,9 +57,7 @@ class Basics:
 
 
 def basics(ctx: Context, config: WebConfig) -> Basics:
-    default = next(
-        (c for c in certificates.list_certificates(ctx) if c.is_default), None
-    )
+    default = certificates.default_certificate(ctx)
     started = config.started_at or time.time()
     return Basics(
         hostname=socket.gethostname(),
