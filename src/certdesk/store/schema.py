@@ -258,6 +258,68 @@ class WebSession(Base):
     last_seen_at: Mapped[dt.datetime]
 
 
+class AcmeAccount(Base):
+    """The appliance's account at one ACME directory, created on first use.
+
+    The account key is a row of `keys`, sealed like any certificate key; the
+    HMAC key of External Account Binding is not kept (it is needed once).
+    """
+
+    __tablename__ = "acme_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    directory_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("keys.id", ondelete="RESTRICT"))
+    # Where the CA keeps the account; changes when it is registered again.
+    account_url: Mapped[str] = mapped_column(String(2000))
+    email: Mapped[str | None] = mapped_column(String(254))
+    eab_kid: Mapped[str | None] = mapped_column(String(255))
+    # Roots to trust for the CA's own HTTPS (an internal CA); None: the system's.
+    ca_bundle_pem: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
+class ManagedCertificate(Base):
+    """A certificate the appliance obtains and renews itself over ACME.
+
+    Deleting the certificate deletes this row, which stops its renewals. The
+    lock columns keep two workers from renewing one certificate at once.
+    """
+
+    __tablename__ = "managed_certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The certificate now in service; a renewal points this at its successor.
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), unique=True
+    )
+    # The DNS names and IP addresses ordered (the first DNS name is the CN).
+    identifiers: Mapped[list[str]] = mapped_column(JSON)
+    key_type: Mapped[str] = mapped_column(String(16))
+    # False: every renewal gets a new key.
+    reuse_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("acme_accounts.id", ondelete="RESTRICT"), index=True
+    )
+    renew_before_days: Mapped[int] = mapped_column(Integer, default=30)
+    # valid, renewing, failing or revoked.
+    state: Mapped[str] = mapped_column(String(16))
+    next_renewal_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    # Why then, in words ("30 days before expiry", "CA renewal information").
+    next_renewal_reason: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+    # The CA's own words for the last failure; None after a success.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Failures since the last success, for backoff.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # No attempt before this (backoff, Retry-After, rate limits).
+    retry_not_before: Mapped[dt.datetime | None]
+    lock_owner: Mapped[str | None] = mapped_column(String(200))
+    lock_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a model, for bulk statements that skip the ORM."""
     return Base.metadata.tables[model.__tablename__]

@@ -1,0 +1,75 @@
+"""What `acme status` shows: every managed certificate and its renewal state."""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from certdesk.services.context import Context
+from certdesk.store import acme as stored_acme
+
+
+@dataclass(frozen=True)
+class ManagedView:
+    managed_id: int
+    certificate_id: int
+    name: str
+    identifiers: tuple[str, ...]
+    directory: str
+    key_type: str
+    state: str
+    not_after: dt.datetime
+    days_left: int
+    next_renewal_at: dt.datetime | None
+    next_renewal_reason: str | None
+    last_attempt_at: dt.datetime | None
+    last_error: str | None
+    failures: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "managed_id": self.managed_id,
+            "certificate_id": self.certificate_id,
+            "name": self.name,
+            "identifiers": list(self.identifiers),
+            "directory": self.directory,
+            "key_type": self.key_type,
+            "state": self.state,
+            "not_after": _iso(self.not_after),
+            "days_left": self.days_left,
+            "next_renewal_at": _iso(self.next_renewal_at),
+            "next_renewal_reason": self.next_renewal_reason,
+            "last_attempt_at": _iso(self.last_attempt_at),
+            "last_error": self.last_error,
+            "failures": self.failures,
+        }
+
+
+def list_managed(ctx: Context) -> list[ManagedView]:
+    now = ctx.now()
+    with ctx.store.transaction() as session:
+        found = []
+        for managed, cert in stored_acme.list_managed(session):
+            account = stored_acme.get_account(session, managed.account_id)
+            found.append(
+                ManagedView(
+                    managed_id=managed.id,
+                    certificate_id=cert.id,
+                    name=cert.name,
+                    identifiers=tuple(managed.identifiers),
+                    directory=account.directory_url,
+                    key_type=managed.key_type,
+                    state=managed.state,
+                    not_after=cert.not_after,
+                    days_left=(cert.not_after - now).days,
+                    next_renewal_at=managed.next_renewal_at,
+                    next_renewal_reason=managed.next_renewal_reason,
+                    last_attempt_at=managed.last_attempt_at,
+                    last_error=managed.last_error,
+                    failures=managed.failures,
+                )
+            )
+        return found
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")

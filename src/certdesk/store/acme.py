@@ -1,0 +1,94 @@
+"""ACME accounts, managed certificates, their renewal lock, and challenge rows."""
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from certdesk.errors import NotFound
+from certdesk.store import schema
+
+Account = schema.AcmeAccount
+Managed = schema.ManagedCertificate
+
+
+def find_account(session: Session, directory_url: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.directory_url == directory_url))
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    row = session.get(Account, account_id)
+    if row is None:
+        raise NotFound("acme account", str(account_id))
+    return row
+
+
+def find_managed(session: Session, certificate_id: int) -> Managed | None:
+    """The managed row of a certificate, if the appliance renews it."""
+    return session.scalar(
+        select(Managed).where(Managed.certificate_id == certificate_id)
+    )
+
+
+def list_managed(session: Session) -> list[tuple[Managed, schema.Certificate]]:
+    """Every managed certificate with the certificate now in service."""
+    query = (
+        select(Managed, schema.Certificate)
+        .join(schema.Certificate, schema.Certificate.id == Managed.certificate_id)
+        .order_by(Managed.id)
+    )
+    return [(m, c) for m, c in session.execute(query).tuples()]
+
+
+def take_lock(
+    session: Session, managed_id: int, owner: str, now: dt.datetime, until: dt.datetime
+) -> bool:
+    """Claim the renewal of one certificate; False when another holds it.
+
+    A single conditional UPDATE, so two workers racing for the row cannot both
+    win on either database. A holder that died frees the row at `lock_until`.
+    """
+    result = session.execute(
+        update(Managed)
+        .where(Managed.id == managed_id)
+        .where(or_(Managed.lock_until.is_(None), Managed.lock_until < now))
+        .values(lock_owner=owner, lock_until=until),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def release_lock(session: Session, managed_id: int, owner: str) -> None:
+    """Give the lock back, only if `owner` still holds it."""
+    session.execute(
+        update(Managed)
+        .where(Managed.id == managed_id, Managed.lock_owner == owner)
+        .values(lock_owner=None, lock_until=None),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def put_challenges(
+    session: Session, answers: Iterable[tuple[str, str]], now: dt.datetime
+) -> None:
+    """Store HTTP-01 answers (token, key authorization) for every listener."""
+    for token, key_authorization in answers:
+        row = session.get(schema.AcmeChallenge, token)
+        if row is None:
+            session.add(
+                schema.AcmeChallenge(
+                    token=token, key_authorization=key_authorization, created_at=now
+                )
+            )
+        else:
+            row.key_authorization = key_authorization
+
+
+def remove_challenges(session: Session, tokens: Iterable[str]) -> None:
+    wanted = list(tokens)
+    if wanted:
+        session.execute(
+            delete(schema.AcmeChallenge).where(schema.AcmeChallenge.token.in_(wanted)),
+            execution_options={"synchronize_session": False},
+        )
