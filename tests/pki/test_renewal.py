@@ -356,12 +356,49 @@ def test_no_all_clear_without_trouble_sent() -> None:
 
 
 def test_alerts_recheck_at_the_error_point_then_each_midnight() -> None:
-    before = alerts_recheck_at(CERT, POLICY, NOW)
-    during = alerts_recheck_at(CERT, POLICY, CERT.not_after - 20 * DAY)
+    before = alerts_recheck_at(CERT, FRESH, [], POLICY, NOW)
+    during = alerts_recheck_at(CERT, FRESH, [], POLICY, CERT.not_after - 20 * DAY)
 
     assert before == CERT.not_after - 25 * DAY
     assert during.time() == dt.time() and during.tzinfo is dt.UTC
     assert dt.timedelta(0) < during - (CERT.not_after - 20 * DAY) <= DAY
+
+
+def test_a_second_streak_the_same_day_waits_for_the_next_day() -> None:
+    # Short-lived certificates can fail and recover several times a day.
+    at = CERT.not_after - 29 * DAY
+    log = [
+        SentAlert(AlertKind.RENEWAL_FAILED, at - 2 * HOUR),
+        SentAlert(AlertKind.ALL_CLEAR, at - HOUR),
+    ]
+    state = RenewalState(last_attempt_at=at, last_success_at=at - HOUR, failures=1)
+    midnight = dt.datetime.combine(at.date() + DAY, dt.time(), dt.UTC)
+
+    assert alerts_due(CERT, state, log, POLICY, at) == []
+    assert alerts_recheck_at(CERT, state, log, POLICY, at) == midnight
+    assert _kinds(alerts_due(CERT, state, log, POLICY, midnight)) == ["renewal-failed"]
+
+
+def test_the_error_point_comes_before_a_held_back_midnight() -> None:
+    at = CERT.not_after - 25 * DAY - HOUR
+    log = [SentAlert(AlertKind.RENEWAL_FAILED, at - 2 * HOUR)]
+    state = RenewalState(last_attempt_at=at, last_success_at=at - HOUR, failures=1)
+
+    assert alerts_recheck_at(CERT, state, log, POLICY, at) == at + HOUR
+
+
+def test_a_held_back_all_clear_goes_out_at_midnight() -> None:
+    log = [
+        SentAlert(AlertKind.RENEWAL_FAILED, NOW - 3 * HOUR),
+        SentAlert(AlertKind.ALL_CLEAR, NOW - 2 * HOUR),
+        SentAlert(AlertKind.EXPIRY_ERROR, NOW - HOUR),
+    ]
+    state = RenewalState(last_attempt_at=NOW, last_success_at=NOW)
+    midnight = dt.datetime.combine(NOW.date() + DAY, dt.time(), dt.UTC)
+
+    assert alerts_due(CERT, state, log, POLICY, NOW) == []
+    assert alerts_recheck_at(CERT, state, log, POLICY, NOW) == midnight
+    assert _kinds(alerts_due(CERT, state, log, POLICY, midnight)) == ["all-clear"]
 
 
 # -- properties ----------------------------------------------------------------

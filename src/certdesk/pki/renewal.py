@@ -283,30 +283,46 @@ def alerts_due(
     policy: Policy,
     now: dt.datetime,
 ) -> list[Alert]:
-    """Alerts to send now; none repeats one of `alert_log` the same UTC day.
+    """Alerts to send now: those that apply and were not sent this UTC day.
 
     - renewal-failed: at the first failure of a streak (a streak ends with a
       success), once per streak;
-    - expiry-error: once per UTC day while the certificate is in error;
+    - expiry-error: every UTC day while the certificate is in error;
     - all-clear: a success after a trouble alert that no all-clear answered.
+
+    No kind goes out twice on one UTC day (a five-minute certificate may fail
+    and recover many times a day); one held back goes out the next day if it
+    still applies, which `alerts_recheck_at` wakes the scheduler for.
     """
-    sent = sorted(alert_log, key=lambda a: a.at)
-    streak_start = state.last_success_at
+    sent = list(alert_log)
+    today = now.astimezone(dt.UTC).date()
+    held = {a.kind for a in sent if a.day == today}
+    left = validity.not_after - now
+    return [
+        Alert(kind, validity.not_after, left // DAY, state.failures, state.last_error)
+        for kind in _applicable(validity, state, sent, policy, now)
+        if kind not in held
+    ]
 
-    def since_success(kind: AlertKind) -> bool:
-        return any(
-            a.kind == kind and (streak_start is None or a.at > streak_start)
-            for a in sent
-        )
 
+def _applicable(
+    validity: Validity,
+    state: RenewalState,
+    sent: list[SentAlert],
+    policy: Policy,
+    now: dt.datetime,
+) -> list[AlertKind]:
+    """The kinds the situation calls for, before the once-a-day rule."""
     kinds: list[AlertKind] = []
-    if state.failures > 0 and not since_success(AlertKind.RENEWAL_FAILED):
+    streak_start = state.last_success_at
+    if state.failures > 0 and not any(
+        a.kind == AlertKind.RENEWAL_FAILED
+        and (streak_start is None or a.at > streak_start)
+        for a in sent
+    ):
         kinds.append(AlertKind.RENEWAL_FAILED)
 
-    today = now.astimezone(dt.UTC).date()
-    if status(validity, state, policy, now) is Status.ERROR and not any(
-        a.kind == AlertKind.EXPIRY_ERROR and a.day == today for a in sent
-    ):
+    if status(validity, state, policy, now) is Status.ERROR:
         kinds.append(AlertKind.EXPIRY_ERROR)
 
     if state.failures == 0 and state.last_success_at is not None:
@@ -320,27 +336,30 @@ def alerts_due(
             and (last_clear is None or last_clear < last_trouble)
         ):
             kinds.append(AlertKind.ALL_CLEAR)
-
-    left = validity.not_after - now
-    return [
-        Alert(kind, validity.not_after, left // DAY, state.failures, state.last_error)
-        for kind in kinds
-    ]
+    return kinds
 
 
 def alerts_recheck_at(
-    validity: Validity, policy: Policy, now: dt.datetime
+    validity: Validity,
+    state: RenewalState,
+    alert_log: Iterable[SentAlert],
+    policy: Policy,
+    now: dt.datetime,
 ) -> dt.datetime:
     """When alerts may become due with no attempt in between.
 
-    That is when the certificate turns to error, and then each UTC midnight,
-    so a daily alert is never skipped by a scheduler sleeping long.
+    That is when the certificate turns to error, and each UTC midnight while
+    it is in error or an alert is held back for the day, so a daily alert is
+    never skipped by a scheduler sleeping until the next attempt.
     """
-    error_from = validity.not_after - policy.error_lead(validity)
-    if now < error_from:
-        return error_from
     today = now.astimezone(dt.UTC).date()
-    return dt.datetime.combine(today + DAY, dt.time(), dt.UTC)
+    midnight = dt.datetime.combine(today + DAY, dt.time(), dt.UTC)
+    error_from = validity.not_after - policy.error_lead(validity)
+    if now >= error_from:
+        return midnight
+    if _applicable(validity, state, list(alert_log), policy, now):
+        return min(midnight, error_from)
+    return error_from
 
 
 def _fraction(value: float) -> float:
