@@ -8,6 +8,8 @@ need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v testssl >/dev/null || need_apt+=(testssl.sh)
+# The ACME tests run against a real Pebble (and its mock DNS) on loopback.
+command -v pebble >/dev/null || need_apt+=(pebble)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # The store tests run on a throwaway PostgreSQL cluster as well as SQLite.
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)

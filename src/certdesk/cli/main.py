@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from certdesk import __version__
-from certdesk.cli import cert, event, logs, request, token, user
+from certdesk.cli import acme, cert, event, logs, request, token, user
 from certdesk.cli.output import emit_json
 from certdesk.cli.serve import serve
 from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
@@ -84,6 +84,7 @@ cli.add_command(request.request)
 cli.add_command(event.event)
 cli.add_command(user.user)
 cli.add_command(token.token)
+cli.add_command(acme.acme)
 cli.add_command(serve)
 
 
