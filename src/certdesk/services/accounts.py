@@ -276,7 +276,11 @@ def reset_password(ctx: Context, username: str) -> str:
 
 def change_password(ctx: Context, username: str, current: str, new: str) -> UserView:
     """The user's own change: proves the current password, which counts as a
-    sign-in attempt for the throttle, then sets the new one."""
+    sign-in attempt for the throttle, then sets the new one.
+
+    Every session of the user ends: one opened by whoever else knew the old
+    password must not outlive it. The caller starts a new one for the user.
+    """
     check_password_rules(new, username)
     if new == current:
         raise InvalidInput(
@@ -289,7 +293,9 @@ def change_password(ctx: Context, username: str, current: str, new: str) -> User
         row.password_hash = hashed
         row.must_change_password = False
         row.password_changed_at = now
-        audit.record(ctx, session, now, "user.password_changed", row, {})
+        ended = web_sessions.end_for_user(session, row.id)
+        details = {"sessions_ended": ended}
+        audit.record(ctx, session, now, "user.password_changed", row, details)
 
     return _authenticate(ctx, username, current, WRONG_CURRENT, change)
 

@@ -23,6 +23,8 @@ from certdesk.web.config import WebConfig
 SESSION_COOKIE = "certdesk_session"
 CSRF_FIELD = "csrf"
 PASSWORD_PAGE = "/appliance/password"  # noqa: S105 (a path, not a secret)
+# What a user holding a one-time password may reach: replacing it, or leaving.
+BEFORE_PASSWORD_CHANGE = frozenset({PASSWORD_PAGE, "/appliance/logout"})
 
 # Routes anyone may call. Everything else must declare a Guard.
 PUBLIC_PATHS = frozenset(
@@ -103,7 +105,10 @@ async def _session_caller(request: Request, config: WebConfig) -> Caller:
     )
     if found is None:
         raise NotSignedIn("your session has ended; sign in again")
-    if found.user.must_change_password and request.url.path != PASSWORD_PAGE:
+    if (
+        found.user.must_change_password
+        and request.url.path not in BEFORE_PASSWORD_CHANGE
+    ):
         raise PasswordChangeRequired
     ctx = dataclasses.replace(config.ctx, actor=found.principal.actor)
     return Caller(found.principal, ctx, secret)

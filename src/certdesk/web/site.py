@@ -32,6 +32,8 @@ from certdesk.web.config import WebConfig
 from certdesk.web.limits import BodyLimit
 
 HSTS = "max-age=31536000"
+# The landing page links to the sign-in page and needs nothing else.
+LANDING_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 API_DESCRIPTION = """Everything the /appliance pages do, as JSON.
 
@@ -70,7 +72,7 @@ def https_app(config: WebConfig) -> FastAPI:
             f"{html.escape(__version__)}. Administrators sign in at "
             "<a href='/appliance/login'>/appliance</a>.</p></body></html>"
         )
-        return HTMLResponse(body)
+        return HTMLResponse(body, headers={"Content-Security-Policy": LANDING_CSP})
 
     app.include_router(pages.router)
     app.include_router(api.router)
@@ -84,7 +86,9 @@ def https_app(config: WebConfig) -> FastAPI:
 
 
 class StrictTransport:
-    """Adds HSTS to every HTTPS response, errors and 404s included."""
+    """Adds HSTS and nosniff to every HTTPS response, errors and 404s included,
+    and no-store to the API's: its answers carry one-time passwords, token
+    secrets and exports, and no cache on the way may keep them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,9 +98,15 @@ class StrictTransport:
             await self.app(scope, receive, send)
             return
 
+        api = scope["path"].startswith("/api/")
+
         async def send_with_hsts(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["Strict-Transport-Security"] = HSTS
+                headers = MutableHeaders(scope=message)
+                headers["Strict-Transport-Security"] = HSTS
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if api:
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         await self.app(scope, receive, send_with_hsts)

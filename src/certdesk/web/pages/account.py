@@ -46,7 +46,9 @@ async def login(request: Request) -> Response:
     username = text(form, "username")
     next_page = text(form, "next")
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, text(form, CSRF_FIELD)):
+    submitted = text(form, CSRF_FIELD).encode(errors="replace")
+    # As bytes: compare_digest raises on non-ASCII text, which anyone can send.
+    if not expected or not hmac.compare_digest(expected.encode(), submitted):
         return _login_page(
             request,
             next_page=next_page,
@@ -76,15 +78,7 @@ async def login(request: Request) -> Response:
 
     secret = await run_in_threadpool(sessions.start_session, visitor, user.username)
     target = "/appliance/password" if user.must_change_password else next_page
-    response = RedirectResponse(_safe_next(target), 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        secure=True,
-        httponly=True,
-        samesite="strict",
-        path="/appliance",
-    )
+    response = _with_session(RedirectResponse(_safe_next(target), 303), secret)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/appliance/login")
     return response
 
@@ -131,12 +125,29 @@ async def change_password(
     except InvalidInput as exc:
         errors = {exc.field: exc.reason}
         return await _password_page(request, caller, errors, status=422)
-    return RedirectResponse(f"{HOME}?notice=password-changed", 303)
+    # The change ended every session of the user, this one too: a new secret.
+    secret = await run_in_threadpool(
+        sessions.start_session, caller.ctx, caller.principal.username
+    )
+    done = RedirectResponse(f"{HOME}?notice=password-changed", 303)
+    return _with_session(done, secret)
 
 
 @router.get("/appliance")
 async def appliance_home(caller: Annotated[Caller, Depends(page_reader)]) -> Response:
     return RedirectResponse(HOME, 303)
+
+
+def _with_session(response: Response, secret: str) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+        path="/appliance",
+    )
+    return response
 
 
 def _login_page(

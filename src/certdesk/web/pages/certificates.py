@@ -41,7 +41,7 @@ from certdesk.web.downloads import EXPORT_FORMATS
 from certdesk.web.errors import problem_for
 from certdesk.web.pages import flash
 from certdesk.web.pages.flash import Flash
-from certdesk.web.pages.forms import text, texts, uploads
+from certdesk.web.pages.forms import PageId, object_id, text, texts, uploads
 from certdesk.web.pages.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -114,7 +114,8 @@ async def set_default(
         return flash.redirect(request, back, Flash(notice))
 
     try:
-        done = await run_in_threadpool(certificates.set_default, caller.ctx, chosen)
+        chosen_id = str(_number(chosen))
+        done = await run_in_threadpool(certificates.set_default, caller.ctx, chosen_id)
     except CertdeskError as exc:
         return flash.redirect(request, back, Flash(errors=[problem_for(exc).message]))
     notice = f"“{done.view.name}” is now the default certificate."
@@ -386,7 +387,7 @@ def _chain_state(view: CertificateView) -> str:
 
 @router.get(LIST + "/{cert_id:int}")
 async def certificate_page(
-    request: Request, cert_id: int, caller: Annotated[Caller, Depends(page_reader)]
+    request: Request, cert_id: PageId, caller: Annotated[Caller, Depends(page_reader)]
 ) -> Response:
     view = await run_in_threadpool(certificates.show, caller.ctx, str(cert_id))
     requests_for = [
@@ -406,7 +407,7 @@ async def certificate_page(
 
 @router.get(LIST + "/{cert_id:int}/delete")
 async def delete_one(
-    request: Request, cert_id: int, caller: Annotated[Caller, Depends(page_admin)]
+    request: Request, cert_id: PageId, caller: Annotated[Caller, Depends(page_admin)]
 ) -> Response:
     return await _confirm_delete(request, caller, [str(cert_id)])
 
@@ -482,7 +483,7 @@ class ExportForm:
 
 @router.get(LIST + "/{cert_id:int}/export")
 async def export_form(
-    request: Request, cert_id: int, caller: Annotated[Caller, Depends(page_reader)]
+    request: Request, cert_id: PageId, caller: Annotated[Caller, Depends(page_reader)]
 ) -> Response:
     view = await run_in_threadpool(certificates.show, caller.ctx, str(cert_id))
     return _export_page(request, caller, view, ExportForm(), {})
@@ -490,7 +491,7 @@ async def export_form(
 
 @router.post(LIST + "/{cert_id:int}/export")
 async def export(
-    request: Request, cert_id: int, caller: Annotated[Caller, Depends(page_form)]
+    request: Request, cert_id: PageId, caller: Annotated[Caller, Depends(page_form)]
 ) -> Response:
     """The download itself; a private key needs a passphrase and the admin's
     own password, so a walked-away-from session cannot take keys away."""
@@ -584,9 +585,10 @@ def _check_passphrase(passphrase: str, repeat: str) -> None:
 
 def _number(value: str) -> int:
     """An id from a form: check boxes and radios carry ids, nothing else."""
-    if not value.strip().isdigit():
+    number = object_id(value)
+    if number is None:
         raise InvalidInput("selected", f"{value!r} is not a certificate id")
-    return int(value)
+    return number
 
 
 def _back(form: FormData) -> str:

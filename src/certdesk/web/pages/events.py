@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from certdesk.services import audit
 from certdesk.web.auth import Caller, page_reader
+from certdesk.web.pages.forms import object_id
 from certdesk.web.pages.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -127,4 +128,4 @@ def _day(value: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
 
 
 def _id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return object_id(value) if value else None

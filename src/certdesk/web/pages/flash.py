@@ -59,7 +59,10 @@ def take(request: Request) -> Flash:
     if not value or not secret:
         return Flash()
     body, _, signature = value.rpartition(".")
-    if not hmac.compare_digest(signature, _sign(secret, body)):
+    # As bytes: the cookie may hold anything, and compare_digest raises on
+    # non-ASCII text (cookies ignore the scheme: HTTP can plant one).
+    expected = _sign(secret, body).encode()
+    if not hmac.compare_digest(signature.encode(errors="replace"), expected):
         return Flash()
     try:
         data = json.loads(base64.urlsafe_b64decode(body))

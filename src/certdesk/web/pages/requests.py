@@ -17,6 +17,7 @@ from certdesk.web.auth import Caller, page_admin, page_admin_form, page_reader
 from certdesk.web.downloads import REQUEST_DATA
 from certdesk.web.pages import flash
 from certdesk.web.pages.flash import Flash
+from certdesk.web.pages.forms import PageId
 from certdesk.web.pages.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -26,7 +27,9 @@ PAGE = "/appliance/requests/{request_id:int}"
 
 @router.get(PAGE)
 async def request_page(
-    request: Request, request_id: int, caller: Annotated[Caller, Depends(page_reader)]
+    request: Request,
+    request_id: PageId,
+    caller: Annotated[Caller, Depends(page_reader)],
 ) -> Response:
     view = await run_in_threadpool(requests.show, caller.ctx, str(request_id))
     fulfilled_by = None
@@ -41,7 +44,7 @@ async def request_page(
 
 @router.get(PAGE + "/csr")
 async def download_csr(
-    request_id: int, caller: Annotated[Caller, Depends(page_reader)]
+    request_id: PageId, caller: Annotated[Caller, Depends(page_reader)]
 ) -> Response:
     view = await run_in_threadpool(requests.show, caller.ctx, str(request_id))
     return downloads.attachment(view.pem, REQUEST_DATA, view.name, view.id)
@@ -49,7 +52,7 @@ async def download_csr(
 
 @router.get(PAGE + "/delete")
 async def confirm_delete(
-    request: Request, request_id: int, caller: Annotated[Caller, Depends(page_admin)]
+    request: Request, request_id: PageId, caller: Annotated[Caller, Depends(page_admin)]
 ) -> Response:
     view = await run_in_threadpool(requests.show, caller.ctx, str(request_id))
     return render(request, "request_delete.html", caller, req=view)
@@ -58,7 +61,7 @@ async def confirm_delete(
 @router.post(PAGE + "/delete")
 async def delete(
     request: Request,
-    request_id: int,
+    request_id: PageId,
     caller: Annotated[Caller, Depends(page_admin_form)],
 ) -> Response:
     view = await run_in_threadpool(requests.delete, caller.ctx, str(request_id))
