@@ -162,9 +162,10 @@ class Pebble:
             "-http01", "", "-https01", "", "-tlsalpn01", "",
             "-management", f"127.0.0.1:{self.dns_management_port}",
         ]  # fmt: skip
-        self._processes.append(
-            subprocess.Popen(dns, stdout=log, stderr=log, start_new_session=True)
-        )
+        with log:
+            self._processes.append(
+                subprocess.Popen(dns, stdout=log, stderr=log, start_new_session=True)
+            )
         self._start_pebble()
         return self
 
@@ -175,17 +176,17 @@ class Pebble:
             "PEBBLE_WFE_NONCEREJECT": str(self.nonce_reject),
             "PEBBLE_AUTHZREUSE": "0",
         }
-        log = (self.folder / "pebble.log").open("ab")
-        process = subprocess.Popen(
+        with (self.folder / "pebble.log").open("ab") as log:
+            process = subprocess.Popen(
             [
                 "pebble", "-config", str(self.config),
                 "-dnsserver", f"127.0.0.1:{self.dns_port}", "-strict=false",
-            ],
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-        )  # fmt: skip
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )  # fmt: skip
         self._processes.append(process)
         self._wait_ready(process)
 

@@ -38,7 +38,7 @@ def list_managed(session: Session) -> list[tuple[Managed, schema.Certificate]]:
         .join(schema.Certificate, schema.Certificate.id == Managed.certificate_id)
         .order_by(Managed.id)
     )
-    return [(m, c) for m, c in session.execute(query).tuples()]
+    return [(m, c) for m, c in session.execute(query)]
 
 
 def take_lock(

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from acme import challenges, messages
-from acme import errors as acme_errors
 from acme.client import ClientNetwork, ClientV2
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWK, JWKEC
 
+from acme import challenges, messages
+from acme import errors as acme_errors
 from certdesk import __version__
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.acme.directories import Directory
@@ -238,9 +238,9 @@ class AcmeSession:
                         "validation",
                         _authorization_problem(item.identifier, authz),
                         code=_authorization_code(authz),
-                        hint="the CA fetched http://"
-                        f"{item.identifier}/.well-known/acme-challenge/"
-                        f"{item.token} and did not get the answer",
+                        hint="the CA did not get the answer from "
+                        f"http://{item.identifier}/.well-known/acme-challenge/"
+                        "TOKEN on its HTTP port (80 for public CAs)",
                     )
                 self._pause(response, deadline, "validation")
 

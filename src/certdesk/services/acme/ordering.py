@@ -299,7 +299,7 @@ def _obtain(
             f"account: {'created' if account.created else 'using'} account at "
             f"{options.directory.label}"
         )
-        csr = build_request(key, _subject(identifiers))
+        csr = build_request(key, request_subject(identifiers))
         csr_pem = csr.public_bytes(Encoding.PEM)
         acme = account.session
         deadline = time.monotonic() + options.polling.timeout
@@ -344,7 +344,7 @@ def _obtain(
             account.session.close()
 
 
-def _subject(identifiers: tuple[str, ...]) -> SubjectSpec:
+def request_subject(identifiers: tuple[str, ...]) -> SubjectSpec:
     """CN is the first DNS name when it fits; IP-only requests carry no CN."""
     dns: list[str] = []
     ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
