@@ -34,7 +34,7 @@ from certdesk.services.acme.directories import Directory
 log = logging.getLogger(__name__)
 
 # A CA may reject a valid nonce now and then (Pebble does 5% by default).
-BAD_NONCE_TRIES = 5
+BAD_NONCE_TRIES = 10
 NETWORK_TIMEOUT = 30
 ACCOUNT_GONE = "accountDoesNotExist"
 
