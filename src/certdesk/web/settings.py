@@ -11,6 +11,20 @@ The file is `certdesk.toml` in the data directory:
     session_idle_minutes = 30   # a session unused this long ends
     session_hours = 12          # and every session ends this long after sign-in
     node = "appliance-1"        # the node name shown on Status (default: hostname)
+
+    [smtp]                      # where alerts are sent from; no host, no mail
+    host = "mail.example.com"
+    port = 587                  # default: 587 starttls, 465 tls, 25 none
+    security = "starttls"       # "starttls", "tls", or "none" (loopback only)
+    username = "certdesk"       # log in only when set
+    password_file = "/etc/certdesk/smtp-password"   # never the password itself
+    from_address = "certdesk@example.com"
+    timeout = 30                # seconds per SMTP operation
+    ca_file = "/etc/certdesk/relay-ca.pem"   # trust this CA instead of the system's
+    verify = true               # check the server's certificate
+
+Every [smtp] key has an environment override: CERTDESK_SMTP_ and the key in
+capitals (CERTDESK_SMTP_PASSWORD_FILE, CERTDESK_SMTP_FROM_ADDRESS, ...).
 """
 
 import datetime as dt
@@ -21,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certdesk.errors import InvalidInput
+from certdesk.services.mail import DEFAULT_PORTS, Security, SmtpSettings
 
 DEFAULT_HTTPS = "0.0.0.0:8443"
 DEFAULT_HTTP = "0.0.0.0:8080"
@@ -120,3 +135,121 @@ def load(
         https=pick(https_flag, "CERTDESK_HTTPS_LISTEN", "https_listen", DEFAULT_HTTPS),
         http=pick(http_flag, "CERTDESK_HTTP_LISTEN", "http_listen", DEFAULT_HTTP),
     )
+
+
+_SMTP_KEYS = (
+    "host",
+    "port",
+    "security",
+    "username",
+    "password_file",
+    "from_address",
+    "timeout",
+    "ca_file",
+    "verify",
+)
+
+
+def load_smtp(data_dir: Path) -> SmtpSettings | None:
+    """The [smtp] table with CERTDESK_SMTP_* overrides; None when no host is set.
+
+    The password is read from `password_file` (relative paths are in the data
+    directory), so the TOML file itself never holds it.
+    """
+    table = _table(data_dir, "smtp")
+    raw: dict[str, str] = {}
+    for key in _SMTP_KEYS:
+        value = os.environ.get(f"CERTDESK_SMTP_{key.upper()}", table.get(key))
+        if value is not None and str(value).strip() != "":
+            raw[key] = value if isinstance(value, str) else _toml_text(value)
+    if "password" in table:
+        raise InvalidInput(
+            "smtp.password",
+            "the password does not belong in certdesk.toml; put it in a file"
+            " readable only by certdesk and name it in [smtp] password_file",
+        )
+    if "host" not in raw:
+        return None
+
+    security_text = raw.get("security", "starttls").strip().lower()
+    try:
+        security = Security(security_text)
+    except ValueError:
+        raise InvalidInput(
+            "smtp.security", f"{security_text!r} is not one of starttls, tls, none"
+        ) from None
+    port = _whole(raw.get("port", str(DEFAULT_PORTS[security])), "smtp.port", 65535)
+    timeout = _seconds(raw.get("timeout", "30"))
+    sender = raw.get("from_address", "").strip()
+    if "@" not in sender:
+        raise InvalidInput(
+            "smtp.from_address",
+            "set the address alerts come from, such as certdesk@example.com",
+        )
+    username = raw.get("username", "").strip() or None
+    password = _password(data_dir, raw.get("password_file"), username)
+    verify = raw.get("verify", "true").strip().lower()
+    if verify not in {"true", "false"}:
+        raise InvalidInput("smtp.verify", f"{verify!r} is not true or false")
+
+    return SmtpSettings(
+        host=raw["host"].strip(),
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        from_address=sender,
+        timeout=timeout,
+        ca_file=_existing(data_dir, raw.get("ca_file"), "smtp.ca_file"),
+        verify=verify == "true",
+    )
+
+
+def _toml_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _whole(text: str, setting: str, high: int) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= high:
+        raise InvalidInput(setting, f"{text!r} is not a number from 1 to {high}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput("smtp.timeout", f"{text!r} is not a number") from None
+    if not 1 <= value <= 600:
+        raise InvalidInput("smtp.timeout", f"{value:g} is outside 1-600 seconds")
+    return value
+
+
+def _existing(data_dir: Path, name: str | None, setting: str) -> str | None:
+    if name is None:
+        return None
+    path = data_dir / Path(name).expanduser()
+    if not path.is_file():
+        raise InvalidInput(setting, f"{path} is not a readable file")
+    return str(path)
+
+
+def _password(data_dir: Path, name: str | None, username: str | None) -> str | None:
+    if name is None:
+        if username is not None:
+            raise InvalidInput(
+                "smtp.password_file",
+                "a username is set, so name the file holding its password",
+            )
+        return None
+    path = data_dir / Path(name).expanduser()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "smtp.password_file", f"cannot read {path}: {exc.__class__.__name__}"
+        ) from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise InvalidInput("smtp.password_file", f"{path} is empty")
+    return password
