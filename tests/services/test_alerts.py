@@ -165,7 +165,7 @@ def test_expiry_and_all_clear_messages(ctx: Context) -> None:
         _alert(AlertKind.ALL_CLEAR, ctx, days=89), ABOUT, now
     )
 
-    assert error_subject == "certdesk: www expires in 24 days left and is not renewed"
+    assert error_subject == "certdesk: www expires in 24 days, not renewed"
     assert "once a day until the certificate is renewed or removed" in error_body
     assert CA_ERROR in error_body
     assert expired_subject == "certdesk: www has EXPIRED and is not renewed"

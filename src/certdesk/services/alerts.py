@@ -89,7 +89,11 @@ def compose(alert: Alert, about: AlertSubject, now: dt.datetime) -> tuple[str, s
         if alert.not_after <= now:
             subject = f"certdesk: {about.name} has EXPIRED and is not renewed"
         else:
-            subject = f"certdesk: {about.name} expires in {left} and is not renewed"
+            days = max((alert.not_after - now).days, 0)
+            within = (
+                f"{days} day{'s' if days != 1 else ''}" if days else "less than a day"
+            )
+            subject = f"certdesk: {about.name} expires in {within}, not renewed"
         opening = (
             f"The certificate {about.name} has not been renewed and clients will"
             f" stop trusting it on {expiry}."
