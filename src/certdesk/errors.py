@@ -84,6 +84,11 @@ class TooLarge(CertdeskError):
     """A request body (usually an upload) is over the configured limit."""
 
 
+class UpstreamFailed(CertdeskError):
+    """Another system certdesk relies on (an ACME CA, a mail relay) refused or
+    failed; the message carries that system's own words."""
+
+
 class DataDirError(CertdeskError):
     """The data directory is missing, unreadable, or its master key is wrong."""
 

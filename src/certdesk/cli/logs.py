@@ -12,6 +12,7 @@ FIELDS = (
     "request",
     "user",
     "token",
+    "directory",
     "identifiers",
     "not_after",
     "sni",

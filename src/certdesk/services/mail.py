@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from enum import StrEnum
 
-from certdesk.errors import CertdeskError, InvalidInput
+from certdesk.errors import InvalidInput, UpstreamFailed
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SmtpSettings:
             )
 
 
-class MailError(CertdeskError):
+class MailError(UpstreamFailed):
     """Mail could not be sent; the message says what to check."""
 
 

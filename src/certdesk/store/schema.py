@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -318,6 +319,44 @@ class ManagedCertificate(Base):
     lock_owner: Mapped[str | None] = mapped_column(String(200))
     lock_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+    # The last failure was a rate limit (retry_not_before is the CA's time).
+    rate_limited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the current attempt began; a stale one (a crashed worker) is cleared.
+    renewing_since: Mapped[dt.datetime | None]
+    # Fixed per certificate, so that its planned time does not move each run.
+    jitter_fraction: Mapped[float] = mapped_column(Float, default=0.5)
+    # The CA's renewal information (ACME ARI), where the directory offers it.
+    renewal_window_start: Mapped[dt.datetime | None]
+    renewal_window_end: Mapped[dt.datetime | None]
+    renewal_explanation_url: Mapped[str | None] = mapped_column(Text)
+    renewal_info_checked_at: Mapped[dt.datetime | None]
+    # The certificate a renewal replaced, kept until the new one is served.
+    superseded_certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    superseded_at: Mapped[dt.datetime | None]
+
+
+class SmtpSettings(Base):
+    """One row: the mail relay set in the web interface (overrides the file).
+
+    The password is sealed under the master key like a private key.
+    """
+
+    __tablename__ = "smtp_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    # starttls, tls or none.
+    security: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(255))
+    password_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    from_address: Mapped[str] = mapped_column(String(254))
+    # PEM roots to trust for the relay's TLS; None: the system's.
+    ca_bundle_pem: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
 
 
 def table(model: type[Base]) -> Table:

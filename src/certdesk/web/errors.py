@@ -20,6 +20,7 @@ from certdesk.errors import (
     NotSignedIn,
     RejectedFile,
     TooLarge,
+    UpstreamFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ STATUS: list[tuple[type[CertdeskError], int]] = [
     (TooLarge, 413),
     (InvalidInput, 422),
     (RejectedFile, 422),
+    (UpstreamFailed, 502),
 ]
 
 

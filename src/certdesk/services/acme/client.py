@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from acme import challenges, messages
+from acme import errors as acme_errors
 from acme.client import ClientNetwork, ClientV2
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWK, JWKEC
 
-from acme import challenges, messages
-from acme import errors as acme_errors
 from certdesk import __version__
-from certdesk.errors import CertdeskError, InvalidInput
+from certdesk.errors import InvalidInput, UpstreamFailed
 from certdesk.services.acme.directories import Directory
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ NETWORK_TIMEOUT = 30
 ACCOUNT_GONE = "accountDoesNotExist"
 
 
-class CaError(CertdeskError):
+class CaError(UpstreamFailed):
     """An ACME step failed; `detail` is what the CA said, `code` its error type.
 
     `retry_after` is in seconds when the CA asked for a pause (rate limits).
