@@ -118,17 +118,25 @@ def test_renew_replaces_the_certificate_in_service(
 
     assert second.replaced_certificate_id == first.certificate_id
     with ctx.store.transaction() as session:
-        assert session.get(schema.Certificate, first.certificate_id) is None
+        # Kept, still servable, until every server serves its successor.
+        assert session.get(schema.Certificate, first.certificate_id) is not None
         new = session.get(schema.Certificate, second.certificate_id)
         assert new is not None
         managed = stored_acme.find_managed(session, new.id)
         assert managed is not None
         assert managed.id == first.managed_id
         assert managed.lock_owner is None
+        assert managed.renewing_since is None
+        assert managed.superseded_certificate_id == first.certificate_id
         settings = session.get(schema.Appliance, 1)
         assert settings is not None
         assert settings.default_certificate_id == new.id
     assert second.fingerprint_sha256 != first.fingerprint_sha256
+
+    removed = ordering.remove_superseded(ctx, first.managed_id, ctx.now())
+    assert removed == first.certificate_id
+    with ctx.store.transaction() as session:
+        assert session.get(schema.Certificate, first.certificate_id) is None
 
 
 def test_a_held_lock_refuses_a_second_renewal(

@@ -185,9 +185,11 @@ def request(
 def renew(state: CliState, /, as_json: bool, ref: str, **order: Any) -> None:
     """Renew a managed certificate now (ID from 'certdesk acme status').
 
-    A new order for the same names, with a new key unless the certificate
-    was requested with --reuse-key. The new certificate replaces the old one
-    in service; the old one is then deleted.
+    The same path the scheduler in 'certdesk serve' takes: a new order for
+    the same names, with a new key unless the certificate was requested with
+    --reuse-key. The new certificate replaces the old one in service at once;
+    the old one is deleted by the scheduler once every server serves the new
+    one (or by the next renewal).
     """
     with state.context() as ctx, _answering(state, ctx, order, as_json) as say:
         # A renewal uses the directory of the account that issued it.
@@ -241,6 +243,17 @@ def status(state: CliState, /, as_json: bool) -> None:
     for v in views:
         if v.last_error:
             click.echo(f"\n{v.certificate_id} ({v.name}) last error: {v.last_error}")
+        if v.retry_not_before is not None:
+            why = "rate limited" if v.rate_limited else "the CA asked to wait"
+            click.echo(
+                f"{v.certificate_id} ({v.name}): {why} until "
+                f"{_when(v.retry_not_before)} UTC"
+            )
+        if v.superseded_certificate_id is not None:
+            click.echo(
+                f"{v.certificate_id} ({v.name}) replaced certificate "
+                f"{v.superseded_certificate_id}, removed once the new one is served"
+            )
 
 
 def _row(v: ManagedView) -> list[str]:

@@ -69,6 +69,45 @@ def release_lock(session: Session, managed_id: int, owner: str) -> None:
     )
 
 
+def end_renewing(session: Session, managed_id: int) -> None:
+    """The attempt is over, however it ended."""
+    session.execute(
+        update(Managed).where(Managed.id == managed_id).values(renewing_since=None),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def clear_stale(session: Session, started_before: dt.datetime, now: dt.datetime) -> int:
+    """Forget attempts begun before `started_before` whose lock has lapsed.
+
+    Only a worker that died mid-order leaves these; how many were cleared.
+    """
+    result = session.execute(
+        update(Managed)
+        .where(Managed.renewing_since < started_before)
+        .where(or_(Managed.lock_until.is_(None), Managed.lock_until < now))
+        .values(renewing_since=None, lock_owner=None, lock_until=None),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def predecessor_of(session: Session, certificate_id: int) -> int | None:
+    """The certificate the renewal that issued this one replaced, if any."""
+    row = session.scalar(
+        select(schema.Event)
+        .where(schema.Event.action == "acme.issued")
+        .where(schema.Event.object_type == "certificate")
+        .where(schema.Event.object_id == str(certificate_id))
+        .order_by(schema.Event.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    replaced = row.details.get("replaced_certificate_id")
+    return replaced if isinstance(replaced, int) else None
+
+
 def put_challenges(
     session: Session, answers: Iterable[tuple[str, str]], now: dt.datetime
 ) -> None:

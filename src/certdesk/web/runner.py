@@ -3,7 +3,10 @@
 The HTTPS socket listens with a context that only chooses: each handshake's
 SNI picks a certificate's own context (built on first use). A watcher polls
 the store's revision and swaps in a new served set within `poll` seconds of a
-change, without a restart and without touching open connections.
+change, without a restart and without touching open connections. Next to
+it runs the renewal scheduler (`services/renewal.run_forever`); with several
+workers each runs one, and the per-certificate lock in the store keeps them
+from renewing one certificate twice.
 """
 
 import asyncio
@@ -19,7 +22,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from certdesk.errors import StartupError
-from certdesk.services import serving
+from certdesk.services import renewal, serving
 from certdesk.services.context import Context
 from certdesk.services.sessions import SessionPolicy
 from certdesk.tls.router import SniRouter
@@ -92,8 +95,14 @@ async def serve(
     poll: float = POLL_SECONDS,
     reuse_port: bool = False,
     started: Callable[[Running], None] | None = None,
+    renewals: renewal.Settings | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT (or `Running.stop`), then close cleanly."""
+    """Run until SIGTERM or SIGINT (or `Running.stop`), then close cleanly.
+
+    `renewals` (the scheduler's settings) defaults to those `load_web` read.
+    """
+    if renewals is None:
+        renewals = web_settings.renewal
     router = SniRouter(serving.context_loader(ctx), ctx.clock)
     router.update(await asyncio.to_thread(serving.served_set, ctx))
     if router.served.default is not None:
@@ -133,6 +142,8 @@ async def serve(
         },
     )
     watcher = asyncio.create_task(_watch(ctx, router, poll))
+    stopping = asyncio.Event()
+    scheduler = asyncio.create_task(renewal.run_forever(ctx, renewals, stopping))
     if started is not None:
         started(Running(router, https_sock, http_sock, done.set))
     try:
@@ -141,6 +152,13 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         watcher.cancel()
+        stopping.set()
+        try:
+            # A pass in the middle of an order finishes in its thread; the
+            # lock it holds lapses by itself if the process ends first.
+            await asyncio.wait_for(scheduler, timeout=5)
+        except TimeoutError:
+            log.warning("renewal pass still running at stop; its lock will lapse")
         for server, sock in zip(servers, (https_sock, http_sock), strict=True):
             server.should_exit = True
             await server.shutdown(sockets=[sock])

@@ -25,16 +25,24 @@ The file is `certdesk.toml` in the data directory:
 
 Every [smtp] key has an environment override: CERTDESK_SMTP_ and the key in
 capitals (CERTDESK_SMTP_PASSWORD_FILE, CERTDESK_SMTP_FROM_ADDRESS, ...).
+
+    [renewal]                   # the scheduler inside serve
+    check_seconds = 60          # look at every managed certificate this often
+    renew_before_days = 30      # or a third of the lifetime, if shorter
+    reuse_key = false           # true: renewals keep the certificate's key
+    poll_seconds = 1            # between questions to the CA during an order
 """
 
 import datetime as dt
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from certdesk.errors import InvalidInput
+from certdesk.services import renewal as scheduling
+from certdesk.services.acme.client import Polling
 from certdesk.services.mail import DEFAULT_PORTS, Security, SmtpSettings
 
 DEFAULT_HTTPS = "0.0.0.0:8443"
@@ -84,6 +92,8 @@ class WebSettings:
     session_idle: dt.timedelta
     session_absolute: dt.timedelta
     node: str
+    # The scheduler serve runs; [renewal] and [smtp].
+    renewal: scheduling.Settings = field(default_factory=scheduling.Settings)
 
 
 def _table(data_dir: Path, name: str) -> dict[str, object]:
@@ -119,6 +129,7 @@ def load_web(data_dir: Path) -> WebSettings:
         session_idle=dt.timedelta(minutes=idle),
         session_absolute=dt.timedelta(hours=hours),
         node=str(table.get("node") or ""),
+        renewal=load_renewal(data_dir),
     )
 
 
@@ -134,6 +145,30 @@ def load(
     return ServeSettings(
         https=pick(https_flag, "CERTDESK_HTTPS_LISTEN", "https_listen", DEFAULT_HTTPS),
         http=pick(http_flag, "CERTDESK_HTTP_LISTEN", "http_listen", DEFAULT_HTTP),
+    )
+
+
+def load_renewal(data_dir: Path) -> scheduling.Settings:
+    """The [renewal] table; the mail relay comes from [smtp]."""
+    table = _table(data_dir, "renewal")
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        raw = table.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise InvalidInput(f"renewal.{key}", f"{raw!r} is not a number")
+        if not low <= raw <= high:
+            raise InvalidInput(f"renewal.{key}", f"{raw:g} is outside {low:g}-{high:g}")
+        return float(raw)
+
+    reuse = table.get("reuse_key", False)
+    if not isinstance(reuse, bool):
+        raise InvalidInput("renewal.reuse_key", f"{reuse!r} is not true or false")
+    return scheduling.Settings(
+        check_seconds=number("check_seconds", 60, 1, 86400),
+        policy=scheduling.policy_for_days(number("renew_before_days", 30, 1, 365)),
+        reuse_key=reuse,
+        polling=Polling(interval=number("poll_seconds", 1, 0.01, 60)),
+        smtp=load_smtp(data_dir),
     )
 
 

@@ -106,6 +106,17 @@ class _Network(ClientNetwork):
             # requests takes a bundle path where the library's annotation says bool.
             self.verify_ssl = bundle_path  # type: ignore[assignment]
 
+    @classmethod
+    def _check_response(
+        cls, response: requests.Response, content_type: str | None = None
+    ) -> requests.Response:
+        """The library's check, keeping an error's Retry-After (rate limits)."""
+        try:
+            return super()._check_response(response, content_type=content_type)
+        except messages.Error as error:
+            error.retry_after = retry_after(response)
+            raise
+
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
         for attempt in range(1, BAD_NONCE_TRIES + 1):
             try:
@@ -330,7 +341,8 @@ def _speaking(step: str, about: str) -> Iterator[None]:
     try:
         yield
     except messages.Error as exc:
-        raise CaError(step, _words(exc), code=exc.code) from exc
+        waited = getattr(exc, "retry_after", None)
+        raise CaError(step, _words(exc), code=exc.code, retry_after=waited) from exc
     except acme_errors.ConflictError as exc:
         raise CaError(step, "the account already exists", code="conflict") from exc
     except acme_errors.Error as exc:

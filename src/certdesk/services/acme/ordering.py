@@ -7,12 +7,20 @@ listener of this data directory serves it) and tell the CA; wait for the
 validations; finalize; download the chain; store key, certificate and chain
 as one transaction with the managed row. Answers are removed however the
 order ends. A failure is an `acme.failed` event holding the CA's words.
+
+A renewal does not delete the certificate it replaces at once: the new one
+takes over in the same transaction (so every snapshot serves one of the two),
+and the old one stays, still servable, as the managed row's superseded
+certificate until `remove_superseded` is called after every server has had
+time to pick up the new one. A server still holding an older snapshot can
+then build the old certificate's context instead of failing the handshake.
 """
 
 import datetime as dt
 import ipaddress
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -53,6 +61,13 @@ DEFAULT_RENEW_BEFORE_DAYS = 30
 _MAX_CN = 64
 # A renewal holds its lock this much longer than the order may take.
 _LOCK_MARGIN = dt.timedelta(minutes=5)
+# A rate-limit error without Retry-After is waited out this long.
+_RATE_LIMIT_WAIT = dt.timedelta(hours=1)
+RATE_LIMITED = "rateLimited"
+
+
+class RenewalBusy(Conflict):
+    """Another worker holds the certificate's renewal lock."""
 
 
 def _quiet(_: str) -> None:
@@ -170,6 +185,8 @@ def request_certificate(
             renew_before_days=renew_before_days,
             failures=0,
             created_at=now,
+            # Fixed for the certificate's life, so its planned time stays put.
+            jitter_fraction=random.random(),  # noqa: S311 (spreading load only)
         )
         _succeeded(managed, row, now)
         session.add(managed)
@@ -187,15 +204,24 @@ def request_certificate(
     return issued
 
 
-def renew(ctx: Context, ref: str, options: OrderOptions) -> Issued:
+def renew(
+    ctx: Context,
+    ref: str,
+    options: OrderOptions,
+    *,
+    owner: str | None = None,
+    reuse_key: bool = False,
+) -> Issued:
     """Renew now: a new order for the same names, replacing the certificate.
 
     `options.directory` is ignored: a renewal uses the account that issued
-    the certificate. Holds the per-certificate lock for the whole order.
+    the certificate. Holds the per-certificate lock for the whole order
+    (`RenewalBusy` when another worker holds it). The key is reused when the
+    certificate was requested so or `reuse_key` says so.
     """
     started = time.monotonic()
     now = ctx.now()
-    owner = lock_owner()
+    owner = owner or lock_owner()
     until = now + dt.timedelta(seconds=options.polling.timeout) + _LOCK_MARGIN
     with ctx.store.transaction() as session:
         row = stored.get_certificate(session, ref)
@@ -207,7 +233,7 @@ def renew(ctx: Context, ref: str, options: OrderOptions) -> Issued:
             )
         if not stored_acme.take_lock(session, managed.id, owner, now, until):
             session.refresh(managed)
-            raise Conflict(
+            raise RenewalBusy(
                 f"certificate {row.id} ({row.name}) is being renewed by "
                 f"{managed.lock_owner} until {managed.lock_until:%Y-%m-%d %H:%M:%S} "
                 "UTC; try again after that"
@@ -216,11 +242,12 @@ def renew(ctx: Context, ref: str, options: OrderOptions) -> Issued:
         directory = Directory(account.directory_url, account.ca_bundle_pem)
         identifiers = tuple(managed.identifiers)
         managed.state = "renewing"
+        managed.renewing_since = now
         managed.last_attempt_at = now
         managed_id, old_id = managed.id, row.id
         key = (
             stored_keys.load_key(session, ctx.store.master_key, row.key_id)
-            if managed.reuse_key and row.key_id is not None
+            if (managed.reuse_key or reuse_key) and row.key_id is not None
             else generate_key(KeyType(managed.key_type))
         )
 
@@ -250,12 +277,13 @@ def renew(ctx: Context, ref: str, options: OrderOptions) -> Issued:
             _succeeded(managed, new, finished)
             session.flush()
             if old is not None:
-                _retire(ctx, session, old, new, finished)
+                _supersede(ctx, session, managed, old, new, finished)
             _issued_event(ctx, session, new, managed, directory, old_id, finished)
             issued = _issued(new, managed, started, old_id)
     finally:
         with ctx.store.transaction() as session:
             stored_acme.release_lock(session, managed_id, owner)
+            stored_acme.end_renewing(session, managed_id)
     log.info(
         "ACME certificate renewed",
         extra={"cert": issued.name, "fingerprint": issued.fingerprint_sha256},
@@ -420,23 +448,70 @@ def _store_issued(
     return row
 
 
-def _retire(
+def _supersede(
     ctx: Context,
     session: Session,
+    managed: schema.ManagedCertificate,
     old: schema.Certificate,
     new: schema.Certificate,
     now: dt.datetime,
 ) -> None:
-    """The renewed certificate leaves service in the transaction that adds its
-    successor, so every snapshot serves one of the two."""
+    """The successor takes over in this transaction; the old one waits.
+
+    The default moves to the new certificate now, and the selection prefers
+    it (later expiry), so every snapshot from here on serves it; the old row
+    keeps its key until `remove_superseded`. One still pending from an
+    earlier renewal is removed now: two renewals are never that close.
+    """
     settings = appliance.find(session)
     if settings is not None and settings.default_certificate_id == old.id:
         settings.default_certificate_id = new.id
+    if managed.superseded_certificate_id not in (None, old.id):
+        earlier = session.get(schema.Certificate, managed.superseded_certificate_id)
+        if earlier is not None:
+            _remove(ctx, session, earlier, new.id, now)
+    managed.superseded_certificate_id = old.id
+    managed.superseded_at = now
+
+
+def remove_superseded(ctx: Context, managed_id: int, now: dt.datetime) -> int | None:
+    """Delete the certificate a renewal replaced; its id, None if none was left.
+
+    Called once the successor has been in service longer than the servers
+    take to notice a change.
+    """
+    with ctx.store.transaction() as session:
+        managed = session.get(schema.ManagedCertificate, managed_id)
+        if managed is None or managed.superseded_certificate_id is None:
+            return None
+        old = session.get(schema.Certificate, managed.superseded_certificate_id)
+        managed.superseded_certificate_id = None
+        managed.superseded_at = None
+        if old is None:
+            return None
+        old_id = old.id
+        _remove(ctx, session, old, managed.certificate_id, now)
+    log.info("superseded certificate removed", extra={"cert_id": old_id})
+    return old_id
+
+
+def _remove(
+    ctx: Context,
+    session: Session,
+    old: schema.Certificate,
+    successor_id: int,
+    now: dt.datetime,
+) -> None:
+    """Delete a replaced certificate, its key if unused, and orphaned issuers."""
+    settings = appliance.find(session)
+    if settings is not None and settings.default_certificate_id == old.id:
+        settings.default_certificate_id = successor_id
     chain = stored.chain_of(session, old.id)
     key_id = old.key_id
+    old_id, old_name, old_fp = old.id, old.name, old.fingerprint_sha256
     session.delete(old)
     session.flush()
-    if key_id is not None and key_id != new.key_id:
+    if key_id is not None:
         stored_keys.delete_key_if_unused(session, key_id)
     for issuer in chain:
         if stored.users_of_issuer(session, issuer.id) or issuer.key_id is not None:
@@ -451,12 +526,9 @@ def _retire(
         actor=ctx.actor,
         action="certificate.deleted",
         object_type="certificate",
-        object_id=old.id,
-        object_name=old.name,
-        details={
-            "fingerprint_sha256": old.fingerprint_sha256,
-            "replaced_by": new.id,
-        },
+        object_id=old_id,
+        object_name=old_name,
+        details={"fingerprint_sha256": old_fp, "replaced_by": successor_id},
     )
 
 
@@ -484,6 +556,12 @@ def _succeeded(
     managed.last_error = None
     managed.failures = 0
     managed.retry_not_before = None
+    managed.rate_limited = False
+    # The CA's window was about the certificate just replaced.
+    managed.renewal_window_start = None
+    managed.renewal_window_end = None
+    managed.renewal_explanation_url = None
+    managed.renewal_info_checked_at = None
 
 
 def _failed(
@@ -508,10 +586,9 @@ def _failed(
             managed.failures += 1
             managed.last_attempt_at = now
             managed.last_error = words
-            retry = exc.retry_after if isinstance(exc, CaError) else None
-            managed.retry_not_before = (
-                now + dt.timedelta(seconds=retry) if retry else None
-            )
+            wait, limited = _wait_asked(exc)
+            managed.rate_limited = limited
+            managed.retry_not_before = now + wait if wait is not None else None
             details["managed_id"] = managed_id
             details["failures"] = managed.failures
         events.record(
@@ -526,6 +603,16 @@ def _failed(
     log.warning(
         "ACME order failed: %s", words, extra={"identifiers": ",".join(identifiers)}
     )
+
+
+def _wait_asked(exc: CertdeskError) -> tuple[dt.timedelta | None, bool]:
+    """How long the CA asked us to wait, and whether it was a rate limit."""
+    if not isinstance(exc, CaError):
+        return None, False
+    limited = exc.code == RATE_LIMITED
+    if exc.retry_after:
+        return dt.timedelta(seconds=exc.retry_after), limited
+    return (_RATE_LIMIT_WAIT if limited else None), limited
 
 
 def _event(

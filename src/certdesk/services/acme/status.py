@@ -1,4 +1,9 @@
-"""What `acme status` shows: every managed certificate and its renewal state."""
+"""What `acme status` shows: every managed certificate and its renewal state.
+
+The state, next renewal and its reason are what the renewal scheduler last
+wrote on the row (`services/renewal.py`); `superseded_certificate_id` is a
+certificate a renewal replaced, kept until every server serves its successor.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -24,6 +29,10 @@ class ManagedView:
     last_attempt_at: dt.datetime | None
     last_error: str | None
     failures: int
+    last_success_at: dt.datetime | None = None
+    retry_not_before: dt.datetime | None = None
+    rate_limited: bool = False
+    superseded_certificate_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +50,10 @@ class ManagedView:
             "last_attempt_at": _iso(self.last_attempt_at),
             "last_error": self.last_error,
             "failures": self.failures,
+            "last_success_at": _iso(self.last_success_at),
+            "retry_not_before": _iso(self.retry_not_before),
+            "rate_limited": self.rate_limited,
+            "superseded_certificate_id": self.superseded_certificate_id,
         }
 
 
@@ -66,6 +79,10 @@ def list_managed(ctx: Context) -> list[ManagedView]:
                     last_attempt_at=managed.last_attempt_at,
                     last_error=managed.last_error,
                     failures=managed.failures,
+                    last_success_at=managed.last_success_at,
+                    retry_not_before=managed.retry_not_before,
+                    rate_limited=managed.rate_limited,
+                    superseded_certificate_id=managed.superseded_certificate_id,
                 )
             )
         return found
