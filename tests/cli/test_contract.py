@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.conftest import RunCli
@@ -172,12 +173,12 @@ def test_console_script_runs_with_help() -> None:
         assert group in result.stdout
 
 
-@pytest.mark.parametrize("group", ["cert", "request", "event"])
+@pytest.mark.parametrize("group", ["cert", "request", "event", "user", "token", "acme"])
 def test_every_command_offers_json(run_cli: RunCli, group: str) -> None:
     from certdesk.cli.main import cli
 
-    command = cli.commands[group]
-    assert hasattr(command, "commands")
+    command = cli.get_command(click.Context(cli), group)
+    assert isinstance(command, click.Group)
     for name, sub in command.commands.items():
         options = {o for p in sub.params for o in getattr(p, "opts", [])}
         assert "--json" in options, f"{group} {name}"

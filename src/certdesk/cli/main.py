@@ -5,6 +5,7 @@ usage, 3 an unexpected internal error (a bug; details go to the log file).
 """
 
 import contextlib
+import importlib
 import logging
 import sys
 import traceback
@@ -13,9 +14,8 @@ from pathlib import Path
 import click
 
 from certdesk import __version__
-from certdesk.cli import acme, cert, event, logs, request, token, user
+from certdesk.cli import logs
 from certdesk.cli.output import emit_json
-from certdesk.cli.serve import serve
 from certdesk.cli.state import CliState, cli_actor, json_option, pass_state
 from certdesk.errors import CertdeskError
 from certdesk.services import setup
@@ -24,8 +24,36 @@ from certdesk.store.datadir import DataDir
 EXIT_REJECTED = 1
 EXIT_INTERNAL = 3
 
+# Each command group's module, imported only when that group runs: `serve`
+# brings in the web stack and `acme` the ACME library, and a one-shot command
+# such as `acme request` should not pay for the other at every start.
+GROUPS = {
+    "cert": "certdesk.cli.cert:cert",
+    "request": "certdesk.cli.request:request",
+    "event": "certdesk.cli.event:event",
+    "user": "certdesk.cli.user:user",
+    "token": "certdesk.cli.token:token",
+    "acme": "certdesk.cli.acme:acme",
+    "serve": "certdesk.cli.serve:serve",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported the first time they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *GROUPS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = GROUPS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -77,15 +105,6 @@ def init(state: CliState, /, as_json: bool) -> None:
         )
     else:
         click.echo(f"{result.data_dir.path} is already initialised; nothing changed")
-
-
-cli.add_command(cert.cert)
-cli.add_command(request.request)
-cli.add_command(event.event)
-cli.add_command(user.user)
-cli.add_command(token.token)
-cli.add_command(acme.acme)
-cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> int:
