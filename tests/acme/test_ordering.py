@@ -15,7 +15,7 @@ from certdesk.errors import Conflict, InvalidInput
 from certdesk.pki.keys import KeyType
 from certdesk.services import certificates, serving, setup
 from certdesk.services.acme import ordering, revocation, status
-from certdesk.services.acme.client import CaError
+from certdesk.services.acme.client import CaError, Polling
 from certdesk.services.acme.preflight import PreflightRefused
 from certdesk.services.acme.responder import answering
 from certdesk.services.context import Context
@@ -295,3 +295,18 @@ def test_a_second_order_for_managed_names_is_refused(
 def test_names_http01_cannot_prove_are_refused(name: str, words: str) -> None:
     with pytest.raises(InvalidInput, match=words):
         ordering.check_identifiers([name])
+
+
+def test_polls_start_short_and_double_up_to_the_interval() -> None:
+    """A fast CA is not kept waiting a whole interval; a slow one is asked
+    no more often than the interval once it has made us wait."""
+    polling = Polling(interval=1.0)
+    assert [polling.wait(n) for n in range(7)] == [
+        0.05,
+        0.1,
+        0.2,
+        0.4,
+        0.8,
+        1.0,
+        1.0,
+    ]

@@ -87,8 +87,12 @@ def answering(ctx: Context, host: str, port: int) -> Iterator[Answering]:
             "address with --http-listen"
         ) from exc
 
+    # A short poll so that stopping does not add half a second to every order.
     thread = threading.Thread(
-        target=server.serve_forever, name="acme-http01", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="acme-http01",
+        daemon=True,
     )
     thread.start()
     try:
