@@ -36,6 +36,11 @@ from tests.conftest import FakeClock
 from tests.pkitools import three_levels
 from tests.webtools import Site, running_site
 
+# These reach outside systems (an ACME CA, a mail relay) with whatever names
+# and hosts are generated; they are tested against Pebble and aiosmtpd in
+# tests/web/test_acme_pages.py and tests/web/test_mail_settings.py instead.
+OUTWARD = {("POST", "/api/v1/acme/certificates"), ("POST", "/api/v1/mail/test")}
+
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,
@@ -107,6 +112,8 @@ schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _DOCUMENT_APP)
     ],
 )
 def test_api_answers_as_documented(case: Case[Any], seeded: Seeded) -> None:
+    if (case.method, case.path) in OUTWARD:
+        return
     if (
         case.method == "DELETE"
         and case.path == "/api/v1/tokens/{id}"

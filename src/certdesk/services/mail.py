@@ -41,6 +41,8 @@ class SmtpSettings:
     timeout: float = 30.0
     # A PEM bundle to trust instead of the system's (an internal relay's CA).
     ca_file: str | None = None
+    # The same as text, for a bundle uploaded in the web interface.
+    ca_pem: str | None = field(default=None, repr=False)
     verify: bool = True
 
     def __post_init__(self) -> None:
@@ -91,7 +93,9 @@ def is_loopback(host: str) -> bool:
 
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     """Verification on unless turned off; the CA bundle replaces the system's."""
-    context = ssl.create_default_context(cafile=settings.ca_file)
+    context = ssl.create_default_context(
+        cafile=settings.ca_file, cadata=settings.ca_pem
+    )
     if not settings.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -7,6 +7,7 @@ Read from `[web]` in `certdesk.toml` (and the environment) by
 from dataclasses import dataclass, field
 
 from certdesk.services.context import Context
+from certdesk.services.mail import SmtpSettings
 from certdesk.services.sessions import SessionPolicy
 
 DEFAULT_MAX_UPLOAD = 4 * 1024 * 1024
@@ -19,3 +20,5 @@ class WebConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     started_at: float = 0.0
     node: str = ""
+    # [smtp] from certdesk.toml; a relay set on Settings > Email wins over it.
+    smtp_file: SmtpSettings | None = None

@@ -7,9 +7,11 @@ from fastapi import APIRouter, Security
 from fastapi.security import HTTPBearer
 
 from certdesk.web.api import (
+    acme,
     certificates,
     docs,
     events,
+    mail,
     requests,
     serving,
     status,
@@ -26,7 +28,17 @@ BEARER = HTTPBearer(
 )
 
 documented = APIRouter(dependencies=[Security(BEARER)])
-for module in (status, certificates, requests, serving, users, tokens, events):
+for module in (
+    status,
+    certificates,
+    acme,
+    requests,
+    serving,
+    users,
+    tokens,
+    mail,
+    events,
+):
     documented.include_router(module.router)
 
 router = APIRouter(prefix="/api/v1")

@@ -30,6 +30,8 @@ _MEANING = {
     409: "Not possible in the current state; the message says what to do first.",
     413: "The request body is over the upload limit (max_upload_mib).",
     422: "An input breaks a rule; `field` names it.",
+    502: "A system certdesk relies on (the ACME CA, the mail relay) refused or "
+    "failed; the message carries its own words.",
 }
 
 

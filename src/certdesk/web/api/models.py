@@ -377,3 +377,176 @@ class EventOut(BaseModel):
     object_id: str | None
     object_name: str | None
     details: dict[str, Any]
+
+
+# Mail relay
+
+
+MailSecurity = Literal["starttls", "tls", "none"]
+
+
+class MailSettingsOut(BaseModel):
+    source: Literal["web", "file", "none"] = Field(
+        description="web: set through the pages or API; file: [smtp] in "
+        "certdesk.toml; none: no relay, so no alert email."
+    )
+    host: str | None
+    port: int | None
+    security: MailSecurity | None
+    username: str | None
+    password_set: bool = Field(description="The password itself is never shown.")
+    from_address: str | None
+    ca_bundle_subjects: list[str] = Field(
+        description="The CAs trusted for the relay's TLS instead of the system's."
+    )
+    updated_at: Timestamp | None
+    updated_by: str | None
+
+
+class MailSettingsIn(Input):
+    host: Text = Field(min_length=1, max_length=255)
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Default: 587, 465 or 25 by security."
+    )
+    security: MailSecurity = "starttls"
+    username: Text | None = Field(None, max_length=255)
+    password: SecretStr | None = Field(
+        None,
+        max_length=1024,
+        description="Write-only. Absent or null keeps the stored password.",
+    )
+    from_address: Text = Field(min_length=3, max_length=254)
+    ca_bundle_pem: Text | None = Field(
+        None,
+        max_length=1024 * 1024,
+        description="PEM CA certificate(s) for the relay's TLS. Absent keeps the "
+        "stored one; null removes it.",
+    )
+
+
+class MailTestIn(Input):
+    to: Text = Field(min_length=3, max_length=254)
+
+
+class MailTestOut(BaseModel):
+    sent_to: str
+
+
+# ACME
+
+
+AcmeKey = Literal["p256", "p384", "rsa2048", "rsa4096"]
+RevocationReason = Literal[
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+]
+
+
+class ManagedOut(BaseModel):
+    """As `certdesk acme status --json` shows each managed certificate."""
+
+    managed_id: int
+    certificate_id: int = Field(description="The id renew and revoke take.")
+    name: str
+    identifiers: list[str]
+    directory: str
+    key_type: str
+    state: str = Field(
+        description="valid, renewal-due, renewing, failing, error or revoked."
+    )
+    not_after: Timestamp
+    days_left: int
+    next_renewal_at: Timestamp | None
+    next_renewal_reason: str | None
+    last_attempt_at: Timestamp | None
+    last_error: str | None = Field(description="The CA's own words.")
+    failures: int
+    last_success_at: Timestamp | None = None
+    retry_not_before: Timestamp | None = Field(
+        None, description="The CA asked for no attempt before this."
+    )
+    rate_limited: bool = False
+    superseded_certificate_id: int | None = Field(
+        None, description="The certificate a renewal replaced, until unserved."
+    )
+
+
+class AcmeRequestIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "names": ["support.example.com", "www.example.com"],
+                    "key": "p256",
+                    "directory": "letsencrypt-staging",
+                }
+            ]
+        }
+    )
+
+    names: list[Annotated[Text, Field(max_length=253)]] = Field(
+        min_length=1,
+        max_length=100,
+        description="Host names or IP addresses; the first is the common name.",
+    )
+    key: AcmeKey = "p256"
+    directory: Text | None = Field(
+        None,
+        max_length=2000,
+        description="letsencrypt (the default), letsencrypt-staging, or the "
+        "URL of another CA's ACME directory (always HTTPS).",
+    )
+    ca_bundle_pem: Text | None = Field(
+        None,
+        max_length=1024 * 1024,
+        description="PEM roots for the CA's own HTTPS (an internal CA).",
+    )
+    eab_kid: Text | None = Field(
+        None, max_length=500, description="External Account Binding key id."
+    )
+    eab_hmac_key: SecretStr | None = Field(
+        None, max_length=500, description="The EAB HMAC key, base64url."
+    )
+    email: Text | None = Field(
+        None, max_length=254, description="Contact address for the account."
+    )
+    challenge_port: int = Field(
+        80,
+        ge=1,
+        le=65535,
+        description="The port the CA fetches HTTP-01 answers on, which the "
+        "pre-flight probes (80 for public CAs).",
+    )
+    skip_preflight: bool = False
+    renew_before_days: int = Field(30, ge=1, le=365)
+    reuse_key: bool = Field(False, description="Keep the key at each renewal.")
+
+
+class IssuedOut(BaseModel):
+    """As `certdesk acme request --json` and `acme renew --json` show it."""
+
+    certificate_id: int
+    name: str
+    fingerprint_sha256: str
+    not_after: Timestamp
+    managed_id: int
+    identifiers: list[str]
+    chain_status: str
+    seconds: float
+    replaced_certificate_id: int | None
+
+
+class RevokeIn(Input):
+    reason: RevocationReason = "unspecified"
+
+
+class RevokedOut(BaseModel):
+    certificate_id: int
+    name: str
+    fingerprint_sha256: str
+    serial: str
+    reason: RevocationReason
+    state: Literal["revoked"]

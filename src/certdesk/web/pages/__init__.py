@@ -4,13 +4,15 @@ from fastapi import APIRouter
 
 from certdesk.web.pages import (
     account,
+    acme,
     certificates,
     events,
+    mail,
     requests,
     status,
     users,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (account, status, certificates, requests, users, events):
+for module in (account, status, acme, certificates, requests, users, mail, events):
     router.include_router(module.router)

@@ -39,7 +39,7 @@ from certdesk.web.auth import (
 )
 from certdesk.web.downloads import EXPORT_FORMATS
 from certdesk.web.errors import problem_for
-from certdesk.web.pages import flash
+from certdesk.web.pages import acme, flash
 from certdesk.web.pages.flash import Flash
 from certdesk.web.pages.forms import PageId, object_id, text, texts, uploads
 from certdesk.web.pages.templating import render
@@ -85,6 +85,7 @@ async def certificates_page(
     pending = await run_in_threadpool(requests.list_requests, caller.ctx)
     names = {v.id: v.name for v in views}
     default_id = next((v.id for v in views if v.is_default), None)
+    letsencrypt = await acme.section(caller)
     return flash.render_page(
         request,
         "certificates.html",
@@ -94,6 +95,7 @@ async def certificates_page(
         names=names,
         default_id=default_id,
         servable=servable,
+        **letsencrypt,
     )
 
 
