@@ -45,8 +45,10 @@ class FakeCa:
     failures: list[Failure] = field(default_factory=list)
     orders: int = 0
     issued: int = 0
-    # Called with (step) for failures decided at the moment (time-travel tests).
-    decide: Callable[[str], CaError | None] | None = None
+    # Called with (step, first name of the order) for failures decided at
+    # the moment (time-travel tests); None lets the step succeed.
+    decide: Callable[[str, str], CaError | None] | None = None
+    current: str = ""
 
     def fail(self, step: str, error: CaError, times: int = 1) -> None:
         self.failures.append(Failure(step, error, times))
@@ -59,7 +61,7 @@ class FakeCa:
                 code="network",
             )
         if self.decide is not None:
-            error = self.decide(step)
+            error = self.decide(step, self.current)
             if error is not None:
                 raise error
         for failure in self.failures:
@@ -133,6 +135,9 @@ class FakeSession:
         pass
 
     def new_order(self, csr_pem: bytes) -> _Order:
+        csr = x509.load_pem_x509_csr(csr_pem)
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        self.ca.current = str(sans.value.get_values_for_type(x509.DNSName)[0])
         self.ca.check("order")
         self.ca.orders += 1
         return _Order(f"https://fake-ca.test/order/{self.ca.orders}", csr_pem)

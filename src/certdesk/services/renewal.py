@@ -135,8 +135,11 @@ def run_once(
     for item in _read(ctx):
         result.checked += 1
         try:
-            _one(ctx, item, policy, smtp, owner, now, reuse_key, polling, result)
-            _tidy(ctx, item, now, keep_superseded, result)
+            renewed = _one(
+                ctx, item, policy, smtp, owner, now, reuse_key, polling, result
+            )
+            if renewed or item.superseded_id is not None:
+                _tidy(ctx, item, now, keep_superseded, result)
         except Exception:
             result.errors += 1
             log.exception(
@@ -157,18 +160,22 @@ def _one(
     reuse_key: bool,
     polling: Polling | None,
     result: PassResult,
-) -> None:
-    """Plan one certificate, renew it if due, then send its alerts."""
+) -> bool:
+    """Plan one certificate, renew it if due, then send its alerts.
+
+    True when an order was attempted (a renewal may have superseded one).
+    """
     if item.revoked:
-        return
+        return False
     mine = _policy(policy, item)
     plan = _plan(item, mine, now)
 
+    attempted = False
     if plan.due:
         attempted = _attempt(ctx, item, owner, reuse_key, polling, result)
         refreshed = _reread(ctx, item.managed_id)
         if refreshed is None:
-            return  # deleted (or revoked) meanwhile: no renewals, no alerts
+            return attempted  # deleted or revoked meanwhile: no alerts
         had_trouble = item.state.failures > 0
         item = refreshed
         now = ctx.now() if attempted else now
@@ -184,6 +191,7 @@ def _one(
         _alert(ctx, item, mine, plan, smtp, now, result)
     log_recheck = rules.alerts_recheck_at(item.validity, item.state, [], mine, now)
     result.wake(log_recheck)
+    return attempted
 
 
 def _attempt(
