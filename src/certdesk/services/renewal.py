@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from certdesk.errors import CertdeskError
 from certdesk.pki import renewal as rules
 from certdesk.pki.renewal import Plan, Policy, RenewalInfo, RenewalState, Validity
-from certdesk.services import alerts
+from certdesk.services import alerts, mail_settings
 from certdesk.services.acme import ordering
 from certdesk.services.acme.client import Polling
 from certdesk.services.acme.directories import Directory
@@ -443,9 +443,6 @@ def sleep_seconds(
 
 
 def smtp_for(ctx: Context, configured: SmtpSettings | None) -> SmtpSettings | None:
-    """The relay alerts go through.
-
-    For now the configuration's (`[smtp]` and CERTDESK_SMTP_*); the relay set
-    in the web interface takes over once that exists.
-    """
-    return configured
+    """The relay alerts go through, read each pass so a change in the web
+    interface applies without a restart: that one, else the file's."""
+    return mail_settings.effective(ctx, configured)
