@@ -12,6 +12,7 @@ import pytest
 
 from certdesk.cli.main import main
 from certdesk.services import setup
+from certdesk.services.acme import renewal_info
 from certdesk.services.context import Context
 from certdesk.store.datadir import DataDir
 from tests import postgres
@@ -36,6 +37,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CERTDESK_"):
             monkeypatch.delenv(name)
+    # What the scheduler remembers about ACME directories lives per process.
+    renewal_info.forget_directories()
 
 
 @pytest.fixture

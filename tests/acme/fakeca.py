@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certdesk.services.acme import accounts
-from certdesk.services.acme.client import CaError, Polling
+from certdesk.services.acme.client import CaError, Polling, RenewalWindow
 from certdesk.services.acme.directories import Directory
 from tests.pkitools import Issued, make_ca
 
@@ -49,6 +49,10 @@ class FakeCa:
     # the moment (time-travel tests); None lets the step succeed.
     decide: Callable[[str, str], CaError | None] | None = None
     current: str = ""
+    # Renewal information (ARI): a window for a certificate, or None for a
+    # directory that offers none. Counted in `windows_asked`.
+    window: Callable[[x509.Certificate], RenewalWindow] | None = None
+    windows_asked: int = 0
 
     def fail(self, step: str, error: CaError, times: int = 1) -> None:
         self.failures.append(Failure(step, error, times))
@@ -133,6 +137,17 @@ class FakeSession:
 
     def use_account(self, url: str) -> None:
         pass
+
+    @property
+    def offers_renewal_info(self) -> bool:
+        return self.ca.window is not None
+
+    def renewal_window(self, cert: x509.Certificate) -> RenewalWindow | None:
+        if self.ca.window is None:
+            return None
+        self.ca.check("renewal information")
+        self.ca.windows_asked += 1
+        return self.ca.window(cert)
 
     def new_order(self, csr_pem: bytes) -> _Order:
         csr = x509.load_pem_x509_csr(csr_pem)

@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from certdesk.pki.keys import KeyType
 from certdesk.pki.renewal import Policy
 from certdesk.services import accounts, renewal
 from certdesk.services.accounts import Role
-from certdesk.services.acme import ordering
-from certdesk.services.acme.client import CaError, Polling
+from certdesk.services.acme import client, ordering
+from certdesk.services.acme.client import CaError, Polling, RenewalWindow
 from certdesk.services.acme.directories import Directory
 from certdesk.services.context import Context
 from certdesk.services.mail import Security, SmtpSettings
@@ -293,3 +297,66 @@ def test_the_loop_sleeps_until_the_next_time_and_never_spins() -> None:
     assert renewal.sleep_seconds(now, None, 60) == 60
     assert renewal.sleep_seconds(now, now + dt.timedelta(seconds=7), 60) == 7
     assert renewal.sleep_seconds(now, now - dt.timedelta(hours=1), 60) == 1
+
+
+def test_the_cas_renewal_window_brings_the_renewal_forward(
+    ctx: Context, clock: FakeClock, ca: fakeca.FakeCa
+) -> None:
+    """ARI: a CA about to revoke asks for renewal now; the scheduler obeys,
+    asks no more than every few hours, and the next certificate is planned
+    by its own window."""
+    start, end = clock.now + dt.timedelta(days=2), clock.now + dt.timedelta(days=3)
+    first_serial: list[int] = []
+
+    def window(cert: x509.Certificate) -> RenewalWindow:
+        if not first_serial or cert.serial_number == first_serial[0]:
+            first_serial[:1] = [cert.serial_number]
+            return RenewalWindow(start, end, "https://ca.example/incident")
+        later = cert.not_valid_after_utc - dt.timedelta(days=20)
+        return RenewalWindow(later, later + dt.timedelta(days=1))
+
+    ca.window = window
+    _issue(ctx)
+    assert ca.orders == 1
+
+    passes = _travel(ctx, clock, None, clock.now + dt.timedelta(days=4))
+
+    row = _managed(ctx)
+    assert ca.orders == 2
+    assert row.last_success_at is not None
+    assert start <= row.last_success_at <= end
+    # Four days at one question every six hours, for two certificates at most.
+    assert ca.windows_asked <= 4 * 4 + 2
+    assert row.renewal_window_start is not None
+    assert row.renewal_window_start > clock.now + dt.timedelta(days=60)
+    assert len(passes) < 200
+
+
+def test_a_directory_without_renewal_information_is_not_asked_per_pass(
+    ctx: Context, clock: FakeClock, ca: fakeca.FakeCa
+) -> None:
+    _issue(ctx)
+    _travel(ctx, clock, None, clock.now + dt.timedelta(days=3))
+    assert ca.windows_asked == 0
+    row = _managed(ctx)
+    assert row.renewal_window_start is None
+    assert ca.orders == 1
+
+
+def test_the_renewal_information_id_is_rfc_9773s() -> None:
+    """The example of RFC 9773 section 4.1: key id and serial, base64url."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ari.example")])
+    key_id = bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(0x87654321)
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+        .add_extension(x509.AuthorityKeyIdentifier(key_id, None, None), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    assert client._ari_id(cert) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"

@@ -24,7 +24,7 @@ from certdesk.errors import CertdeskError
 from certdesk.pki import renewal as rules
 from certdesk.pki.renewal import Plan, Policy, RenewalInfo, RenewalState, Validity
 from certdesk.services import alerts, mail_settings
-from certdesk.services.acme import ordering
+from certdesk.services.acme import ordering, renewal_info
 from certdesk.services.acme.client import Polling
 from certdesk.services.acme.directories import Directory
 from certdesk.services.context import Context
@@ -106,6 +106,8 @@ class _Item:
     superseded_id: int | None
     superseded_at: dt.datetime | None
     shown: tuple[str, dt.datetime | None, str | None]
+    directory_url: str = ""
+    info_next_check: dt.datetime | None = None
 
 
 def run_once(
@@ -167,6 +169,7 @@ def _one(
     """
     if item.revoked:
         return False
+    item = _with_window(ctx, item, now, polling, result)
     mine = _policy(policy, item)
     plan = _plan(item, mine, now)
 
@@ -177,8 +180,8 @@ def _one(
         if refreshed is None:
             return attempted  # deleted or revoked meanwhile: no alerts
         had_trouble = item.state.failures > 0
-        item = refreshed
         now = ctx.now() if attempted else now
+        item = _with_window(ctx, refreshed, now, polling, result)
         plan = _plan(item, mine, now)
         trouble_possible = had_trouble or item.state.failures > 0
     else:
@@ -192,6 +195,25 @@ def _one(
     log_recheck = rules.alerts_recheck_at(item.validity, item.state, [], mine, now)
     result.wake(log_recheck)
     return attempted
+
+
+def _with_window(
+    ctx: Context,
+    item: _Item,
+    now: dt.datetime,
+    polling: Polling | None,
+    result: PassResult,
+) -> _Item:
+    """The item with the CA's renewal window, asked for when it is time to."""
+    if renewal_info.due(item.directory_url, item.info_next_check, now):
+        checked = renewal_info.refresh(ctx, item.managed_id, now, polling or Polling())
+        if checked is not None:
+            item = replace(
+                item, info=checked.info, info_next_check=checked.next_check_at
+            )
+    if item.info_next_check is not None and item.info_next_check > now:
+        result.wake(item.info_next_check)
+    return item
 
 
 def _attempt(
@@ -339,7 +361,11 @@ def _write_plan(ctx: Context, item: _Item, plan: Plan) -> None:
 
 def _read(ctx: Context) -> list[_Item]:
     with ctx.store.transaction() as session:
-        return [_item(m, c) for m, c in stored_acme.list_managed(session)]
+        directories = stored_acme.directory_urls(session)
+        return [
+            _item(m, c, directories.get(m.account_id, ""))
+            for m, c in stored_acme.list_managed(session)
+        ]
 
 
 def _reread(
@@ -352,13 +378,16 @@ def _reread(
         cert = session.get(schema.Certificate, managed.certificate_id)
         if cert is None:
             return None
-        item = _item(managed, cert)
+        account = session.get(schema.AcmeAccount, managed.account_id)
+        item = _item(managed, cert, account.directory_url if account else "")
     if item.revoked and not include_revoked:
         return None
     return item
 
 
-def _item(managed: schema.ManagedCertificate, cert: schema.Certificate) -> _Item:
+def _item(
+    managed: schema.ManagedCertificate, cert: schema.Certificate, directory_url: str
+) -> _Item:
     info = None
     if managed.renewal_window_start and managed.renewal_window_end:
         info = RenewalInfo(
@@ -389,6 +418,8 @@ def _item(managed: schema.ManagedCertificate, cert: schema.Certificate) -> _Item
         superseded_id=managed.superseded_certificate_id,
         superseded_at=managed.superseded_at,
         shown=(managed.state, managed.next_renewal_at, managed.next_renewal_reason),
+        directory_url=directory_url,
+        info_next_check=managed.renewal_info_next_check_at,
     )
 
 

@@ -17,6 +17,12 @@ def find_account(session: Session, directory_url: str) -> Account | None:
     return session.scalar(select(Account).where(Account.directory_url == directory_url))
 
 
+def directory_urls(session: Session) -> dict[int, str]:
+    """Each account's directory URL, by account id (there are a handful)."""
+    rows = session.execute(select(Account.id, Account.directory_url))
+    return {account_id: url for account_id, url in rows}
+
+
 def get_account(session: Session, account_id: int) -> Account:
     row = session.get(Account, account_id)
     if row is None:

@@ -46,8 +46,8 @@ def record(
     return row
 
 
-# Events about accounts and tokens never change what is served.
-_NOT_SERVING = ("user", "token")
+# Events about accounts, tokens and the mail relay never change what is served.
+_NOT_SERVING = ("user", "token", "mail-settings")
 
 
 def latest_serving_id(session: Session) -> int:

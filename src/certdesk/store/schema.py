@@ -329,7 +329,8 @@ class ManagedCertificate(Base):
     renewal_window_start: Mapped[dt.datetime | None]
     renewal_window_end: Mapped[dt.datetime | None]
     renewal_explanation_url: Mapped[str | None] = mapped_column(Text)
-    renewal_info_checked_at: Mapped[dt.datetime | None]
+    # When to ask for it next (the CA's Retry-After, or a few hours).
+    renewal_info_next_check_at: Mapped[dt.datetime | None]
     # The certificate a renewal replaced, kept until the new one is served.
     superseded_certificate_id: Mapped[int | None] = mapped_column(
         ForeignKey("certificates.id", ondelete="SET NULL")

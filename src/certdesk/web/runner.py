@@ -119,6 +119,7 @@ async def serve(
         max_upload_bytes=web_settings.max_upload_bytes,
         started_at=time.time(),
         node=web_settings.node,
+        smtp_file=web_settings.renewal.smtp,
     )
     servers = [
         _server(https_app(web), router),

@@ -103,6 +103,30 @@ class Http01:
     authorization: messages.AuthorizationResource = field(repr=False)
 
 
+@dataclass(frozen=True)
+class RenewalWindow:
+    """When the CA suggests renewing one certificate, and when to ask again."""
+
+    start: dt.datetime
+    end: dt.datetime
+    explanation_url: str | None = None
+    retry_after: float | None = None
+
+
+def _ari_id(cert: x509.Certificate) -> str:
+    # The library builds the id (authority key id and serial, base64url) but
+    # keeps the helper private; a test pins its output against RFC 9773.
+    from acme.client import _renewal_info_path_component
+
+    return str(_renewal_info_path_component(cert))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
 class _Network(ClientNetwork):
     """The library's network layer, retrying a rejected nonce several times."""
 
@@ -212,6 +236,41 @@ class AcmeSession:
     def use_account(self, url: str) -> None:
         self.net.account = messages.RegistrationResource(
             body=messages.Registration(), uri=url
+        )
+
+    @property
+    def offers_renewal_info(self) -> bool:
+        # The library's Directory answers `in` by iterating, not by field.
+        try:
+            self.acme_directory["renewalInfo"]
+        except KeyError:
+            return False
+        return True
+
+    def renewal_window(self, cert: x509.Certificate) -> "RenewalWindow | None":
+        """The CA's suggested renewal window for `cert` (ACME ARI, RFC 9773).
+
+        None when the directory offers no renewal information. The
+        certificate's ARI id comes from the library's own helper.
+        """
+        if not self.offers_renewal_info:
+            return None
+        base = str(self.acme_directory["renewalInfo"]).rstrip("/")
+        url = f"{base}/{_ari_id(cert)}"
+        with _speaking("renewal information", self.directory.url):
+            response = self.net.get(url, content_type="application/json")
+            body = response.json()
+            info = messages.RenewalInfo.from_json(body)
+        window = info.suggested_window
+        if window.start is None or window.end is None or window.end < window.start:
+            raise CaError(
+                "renewal information", "the CA sent no usable suggested window"
+            )
+        return RenewalWindow(
+            start=_utc(window.start),
+            end=_utc(window.end),
+            explanation_url=body.get("explanationURL"),
+            retry_after=retry_after(response),
         )
 
     def new_order(self, csr_pem: bytes) -> messages.OrderResource:

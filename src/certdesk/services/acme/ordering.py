@@ -561,7 +561,7 @@ def _succeeded(
     managed.renewal_window_start = None
     managed.renewal_window_end = None
     managed.renewal_explanation_url = None
-    managed.renewal_info_checked_at = None
+    managed.renewal_info_next_check_at = None
 
 
 def _failed(

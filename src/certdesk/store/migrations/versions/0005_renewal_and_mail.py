@@ -34,7 +34,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("renewal_window_start", _WHEN, nullable=True))
         batch.add_column(sa.Column("renewal_window_end", _WHEN, nullable=True))
         batch.add_column(sa.Column("renewal_explanation_url", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("renewal_info_checked_at", _WHEN, nullable=True))
+        batch.add_column(sa.Column("renewal_info_next_check_at", _WHEN, nullable=True))
         batch.add_column(
             sa.Column("superseded_certificate_id", sa.Integer(), nullable=True)
         )
@@ -73,7 +73,7 @@ def downgrade() -> None:
         for column in (
             "superseded_at",
             "superseded_certificate_id",
-            "renewal_info_checked_at",
+            "renewal_info_next_check_at",
             "renewal_explanation_url",
             "renewal_window_end",
             "renewal_window_start",
