@@ -36,7 +36,7 @@ from tests.acme import fakeca
 from tests.conftest import FakeClock
 from tests.smtptools import smtp_server
 
-CERTIFICATES = 60
+CERTIFICATES = 200
 BAD = {f"bad{i}.example.com" for i in range(3)}
 LIMITED = {f"limited{i}.example.com" for i in range(3)}
 YEARS = 2
