@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from certdesk.pki.keys import KeyType
 from certdesk.pki.renewal import Policy
-from certdesk.services import accounts, renewal
+from certdesk.services import accounts, certificates, renewal
 from certdesk.services.accounts import Role
 from certdesk.services.acme import client, ordering
 from certdesk.services.acme.client import CaError, Polling, RenewalWindow
@@ -360,3 +360,19 @@ def test_the_renewal_information_id_is_rfc_9773s() -> None:
         .sign(key, hashes.SHA256())
     )
     assert client._ari_id(cert) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+
+
+def test_deleting_a_managed_certificate_stops_its_renewals(
+    ctx: Context, clock: FakeClock, ca: fakeca.FakeCa
+) -> None:
+    issued = _issue(ctx)
+    certificates.delete(ctx, str(issued.certificate_id))
+
+    with ctx.store.transaction() as session:
+        assert session.query(schema.ManagedCertificate).count() == 0
+    for _ in range(4):
+        clock.advance(days=30)
+        done = _pass(ctx, None)
+        assert done.checked == 0
+        assert done.next_wake is None
+    assert ca.orders == 1
