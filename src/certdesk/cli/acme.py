@@ -72,7 +72,8 @@ def order_options(func: click.decorators.FC) -> click.decorators.FC:
             type=click.FloatRange(0.01, 60),
             default=1.0,
             show_default=True,
-            help="Seconds between questions to the CA (longer if it says Retry-After).",
+            help="Longest wait between questions to the CA: waits start at 50 ms "
+            "and double up to this (longer when the CA says Retry-After).",
         ),
         click.option(
             "--timeout",
