@@ -5,6 +5,7 @@ periods are always relative to the test's clock.
 """
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -114,6 +115,21 @@ def make_ca(
     return issued
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def loopback_server(ca_name: str) -> tuple[Issued, Issued]:
+    """A throwaway CA and a certificate for localhost and 127.0.0.1 under it,
+    valid now: for test servers (Pebble, an SMTP relay) a client must trust."""
+    now = dt.datetime.now(dt.UTC)
+    ca = make_ca(ca_name, now=now, days=2)
+    return ca, make_leaf(ca, "localhost", "127.0.0.1", now=now, days=2)
+
+
 def make_leaf(
     parent: Issued,
     *names: str,
@@ -139,7 +155,7 @@ def make_leaf(
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+            x509.SubjectAlternativeName([_general_name(n) for n in names]),
             critical=False,
         )
         .add_extension(
