@@ -73,8 +73,9 @@ def cli(ctx: click.Context, data_dir: Path | None, log_level: str) -> None:
     """certdesk: TLS certificates for a self-hosted appliance.
 
     Create keys, requests and self-signed certificates; import what your CA
-    returns in any format; inspect chains; export for other systems; serve
-    them, each client getting the certificate its SNI asks for.
+    returns in any format; inspect chains; export for other systems; obtain
+    and renew certificates over ACME; serve them, each client getting the
+    certificate its SNI asks for, with the web interface and API alongside.
     """
     logs.configure(log_level)
     ctx.obj = CliState(DataDir.locate(str(data_dir) if data_dir else None), log_level)

@@ -48,9 +48,13 @@ def serve(
 
     Exact SAN first, then a wildcard covering the leftmost label, then the
     default certificate. Changes made with other commands are served within a
-    second, without a restart. HTTP answers ACME challenges and redirects
-    everything else to HTTPS. Stops cleanly on SIGTERM or Ctrl-C. Ports also
-    come from [serve] in certdesk.toml in the data directory.
+    second, without a restart. HTTPS also serves the administrators' pages at
+    /appliance and the REST API at /api/v1; the first start on a store with no
+    accounts prints the one-time password of "admin". HTTP answers ACME
+    challenges and redirects everything else to HTTPS. Managed (ACME)
+    certificates are renewed here, and alerts mailed. Stops cleanly on
+    SIGTERM or Ctrl-C. Settings also come from certdesk.toml in the data
+    directory: [serve], [web], [renewal], [smtp].
     """
     chosen = settings.load(state.data_dir.path, https_listen, http_listen)
     if not state.data_dir.exists():
