@@ -45,10 +45,12 @@ class Client:
         *,
         headers: dict[str, str] | None = None,
         cookies: dict[str, str] | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         self.site = site
+        # `address` is the client address the server sees (request.client).
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=site.app),
+            transport=httpx.ASGITransport(app=site.app, client=(address, 50000)),
             base_url=BASE_URL,
             headers=headers,
             cookies=cookies,
@@ -103,8 +105,9 @@ class Site:
     seen: list[httpx.Response] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
 
-    def anonymous(self) -> Client:
-        return Client(self)
+    def anonymous(self, address: str = "127.0.0.1") -> Client:
+        """A browser that has not signed in, connecting from `address`."""
+        return Client(self, address=address)
 
     def token(self, role: Role, name: str | None = None) -> tuple[int, str]:
         """A new API token's id and secret, made as `certdesk token create` does."""

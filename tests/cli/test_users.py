@@ -1,5 +1,7 @@
 """`certdesk user` and `certdesk token`, and the first admin `serve` makes."""
 
+import dataclasses
+import datetime as dt
 import io
 import json
 import os
@@ -18,7 +20,7 @@ from certdesk.errors import LoginRefused
 from certdesk.services import accounts, setup, tokens
 from certdesk.services.context import Context
 from certdesk.store.datadir import DataDir
-from tests.conftest import RunCli
+from tests.conftest import FakeClock, RunCli
 
 PASSWORD = "a long enough password"
 ONE_TIME = re.compile(r"One-time password: (\S+)")
@@ -134,6 +136,25 @@ def test_disable_enable_reset_and_email(initialised: RunCli, service: Context) -
     )
     cleared = initialised("user", "set-email", "bob", "--json")
     assert json.loads(cleared.out)["email"] is None
+
+
+def test_list_shows_a_lock_and_reset_lifts_it(
+    initialised: RunCli, service: Context
+) -> None:
+    assert initialised("user", "add", "alice", "--role", "admin").code == 0
+    clock = FakeClock()
+    clock.now = dt.datetime.now(dt.UTC)
+    stranger = dataclasses.replace(service, clock=clock)
+    for failures in range(1, 11):
+        with pytest.raises(LoginRefused):
+            accounts.log_in(stranger, "alice", "wrong", client="web:203.0.113.9")
+        clock.advance(seconds=2 ** max(0, failures - 3))
+    assert "locked from 1 address until" in initialised("user", "list").out
+    listed = json.loads(initialised("user", "list", "--json").out)
+    assert listed[0]["locked_clients"] == 1
+
+    assert initialised("user", "reset-password", "alice").code == 0
+    assert "locked" not in initialised("user", "list").out
 
 
 def test_tokens_are_shown_once_and_can_be_revoked(

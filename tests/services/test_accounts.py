@@ -1,6 +1,7 @@
 """User accounts: rules, the sign-in throttle and lock, and what events hold."""
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -28,10 +29,30 @@ def _alice(ctx: Context, role: Role = Role.ADMIN) -> None:
     accounts.add_user(ctx, "alice", role=role, password=PASSWORD)
 
 
-def _refused(ctx: Context, password: str, username: str = "alice") -> LoginRefused:
+def _refused(
+    ctx: Context, password: str, username: str = "alice", client: str = ""
+) -> LoginRefused:
     with pytest.raises(LoginRefused) as caught:
-        accounts.log_in(ctx, username, password)
+        accounts.log_in(ctx, username, password, client=client)
     return caught.value
+
+
+def _counters(ctx: Context) -> list[schema.SignInThrottle]:
+    with ctx.store.transaction() as session:
+        return list(session.scalars(select(schema.SignInThrottle)))
+
+
+def _counter(
+    ctx: Context, client: str = "", username: str = "alice"
+) -> schema.SignInThrottle | None:
+    key = accounts.throttle_key(client, username)
+    with ctx.store.transaction() as session:
+        return session.get(schema.SignInThrottle, key)
+
+
+def _failures(ctx: Context, client: str = "", username: str = "alice") -> int:
+    counter = _counter(ctx, client, username)
+    return 0 if counter is None else counter.failures
 
 
 def _events(ctx: Context, action: str | None = None) -> list[schema.Event]:
@@ -136,12 +157,12 @@ def test_throttle_waits_double_after_the_third_failure(
         clock.advance(seconds=0.5)
         assert _refused(ctx, WRONG).retry_after == 2 ** (failures - 2)
 
-    assert _row(ctx).failed_logins == 9
+    assert _failures(ctx) == 9
     clock.advance(seconds=64)
     signed_in = accounts.log_in(ctx, "alice", PASSWORD)
     assert signed_in.locked_until is None
-    row = _row(ctx)
-    assert (row.failed_logins, row.last_failed_at) == (0, None)
+    # A success forgets that client's failures with that name.
+    assert _counter(ctx) is None
 
     reasons = [e.details["reason"] for e in _events(ctx, "user.login_failed")]
     assert reasons.count("password") == 9
@@ -149,12 +170,14 @@ def test_throttle_waits_double_after_the_third_failure(
     assert _events(ctx, "user.logged_in")[-1].object_name == "alice"
 
 
-def _fail_until_locked(ctx: Context, clock: FakeClock) -> LoginRefused:
+def _fail_until_locked(
+    ctx: Context, clock: FakeClock, username: str = "alice", client: str = ""
+) -> LoginRefused:
     for failures in range(1, 10):
-        _refused(ctx, WRONG)
+        _refused(ctx, WRONG, username, client)
         if failures >= 3:
             clock.advance(seconds=2 ** (failures - 3))
-    return _refused(ctx, WRONG)
+    return _refused(ctx, WRONG, username, client)
 
 
 def test_ten_failures_lock_for_fifteen_minutes(ctx: Context, clock: FakeClock) -> None:
@@ -163,7 +186,11 @@ def test_ten_failures_lock_for_fifteen_minutes(ctx: Context, clock: FakeClock) -
     assert locked.retry_after == 15 * 60
     assert "15 minutes" in str(locked)
     until = clock.now + dt.timedelta(minutes=15)
-    assert accounts.get_user(ctx, "alice").locked_until == until
+    view = accounts.get_user(ctx, "alice")
+    assert (view.locked_until, view.locked_clients) == (until, 1)
+    assert view.as_json()["locked_clients"] == 1
+    [listed] = accounts.list_users(ctx)
+    assert (listed.locked_until, listed.locked_clients) == (until, 1)
     [event] = _events(ctx, "user.locked")
     assert event.details == {"failures": 10, "until": accounts.json_time(until)}
 
@@ -174,7 +201,7 @@ def test_ten_failures_lock_for_fifteen_minutes(ctx: Context, clock: FakeClock) -
 
     clock.advance(seconds=1)
     assert accounts.log_in(ctx, "alice", PASSWORD).locked_until is None
-    assert _row(ctx).failed_logins == 0
+    assert _failures(ctx) == 0
 
 
 def test_a_failure_after_the_lock_locks_again(ctx: Context, clock: FakeClock) -> None:
@@ -199,7 +226,89 @@ def test_unknown_users_get_the_same_answer(ctx: Context) -> None:
     # A password typed into the name field must not land in the trail.
     assert failed[1].object_name is None
     assert failed[1].object_id is None
-    assert failed[1].details == {"failures": 0, "reason": "unknown-user"}
+    assert failed[1].details == {"failures": 1, "reason": "unknown-user"}
+
+
+def _answers(ctx: Context, clock: FakeClock, username: str) -> list[tuple[str, int]]:
+    """What 10 wrong passwords, a throttled right one and the lock answer."""
+    seen = []
+    for failures in range(1, 11):
+        refused = _refused(ctx, WRONG, username, "web:192.0.2.7")
+        seen.append((str(refused), refused.retry_after))
+        if 3 <= failures < 10:
+            early = _refused(ctx, PASSWORD, username, "web:192.0.2.7")
+            seen.append((str(early), early.retry_after))
+            clock.advance(seconds=2 ** (failures - 3))
+    clock.advance(minutes=15)
+    again = _refused(ctx, WRONG, username, "web:192.0.2.7")
+    seen.append((str(again), again.retry_after))
+    return seen
+
+
+def test_unknown_names_are_delayed_and_locked_like_accounts(
+    ctx: Context, clock: FakeClock
+) -> None:
+    """Otherwise the throttle's answers would tell which names exist."""
+    _alice(ctx)
+    known = _answers(ctx, clock, "alice")
+    unknown = _answers(ctx, clock, "mallory")
+    assert known == unknown
+    assert [wait for _, wait in known][:4] == [0, 0, 1, 1]
+    assert known[-2][1] == known[-1][1] == 15 * 60
+
+    failed = _events(ctx, "user.login_failed")
+    assert {e.details["reason"] for e in failed if e.object_name is None} == {
+        "unknown-user",
+        "throttled",
+    }
+    locked = _events(ctx, "user.locked")
+    assert [e.object_name for e in locked] == ["alice", "alice", None, None]
+    # Only an existing account's name is kept, for resets and the Users page.
+    assert sorted(c.username or "" for c in _counters(ctx)) == ["", "alice"]
+
+
+def test_failures_from_one_client_never_lock_another(
+    ctx: Context, clock: FakeClock
+) -> None:
+    _alice(ctx)
+    stranger, owner = "web:198.51.100.9", "web:192.0.2.10"
+    locked = _fail_until_locked(ctx, clock, client=stranger)
+    assert locked.retry_after == 15 * 60
+    assert accounts.log_in(ctx, "alice", PASSWORD, client=owner).username == "alice"
+
+    # The owner's success does not lift the stranger's lock; a reset does.
+    assert _refused(ctx, PASSWORD, client=stranger).retry_after > 0
+    view = accounts.get_user(ctx, "alice")
+    assert view.locked_clients == 1
+    accounts.reset_password(ctx, "alice")
+    assert accounts.get_user(ctx, "alice").locked_clients == 0
+    assert _counters(ctx) == []
+
+
+def test_the_throttle_key_never_holds_the_name_in_clear(ctx: Context) -> None:
+    typed = "My Secret Passphrase"
+    _refused(ctx, WRONG, username=typed, client="web:192.0.2.1")
+    [counter] = _counters(ctx)
+    material = b"web:192.0.2.1\0my secret passphrase"
+    assert counter.key_sha256 == hashlib.sha256(material).hexdigest()
+    assert counter.username is None
+    assert typed.lower() not in json.dumps(
+        [counter.key_sha256, counter.username, counter.failures]
+    )
+
+
+def test_old_counters_are_forgotten_and_swept(ctx: Context, clock: FakeClock) -> None:
+    _alice(ctx)
+    for _ in range(3):
+        _refused(ctx, WRONG, client="web:192.0.2.1")
+    _refused(ctx, WRONG, username="mallory", client="web:192.0.2.2")
+    clock.advance(days=1, seconds=1)
+    # A day later the first client starts again from its first failure ...
+    assert _refused(ctx, WRONG, client="web:192.0.2.1").retry_after == 0
+    assert _failures(ctx, "web:192.0.2.1") == 1
+    # ... and the other, untouched counter was swept by that write.
+    assert _counter(ctx, "web:192.0.2.2", "mallory") is None
+    assert len(_counters(ctx)) == 1
 
 
 def test_a_disabled_account_is_refused_like_a_wrong_password(ctx: Context) -> None:
@@ -271,7 +380,9 @@ def test_changing_the_password(ctx: Context) -> None:
     assert one_time is not None
     with pytest.raises(LoginRefused, match="your password is not correct"):
         accounts.change_password(ctx, "alice", WRONG, "a brand new password")
-    assert _row(ctx).failed_logins == 1
+    # Inside a session the throttle's client is the account's session client.
+    assert accounts.session_client("Alice") == "session:alice"
+    assert _failures(ctx, "session:alice") == 1
     with pytest.raises(InvalidInput, match="same as the current"):
         accounts.change_password(ctx, "alice", one_time, one_time)
     with pytest.raises(InvalidInput, match="at least 12"):
@@ -279,21 +390,25 @@ def test_changing_the_password(ctx: Context) -> None:
 
     changed = accounts.change_password(ctx, "alice", one_time, "a brand new password")
     assert not changed.must_change_password
-    assert _row(ctx).failed_logins == 0
+    assert _failures(ctx, "session:alice") == 0
     _refused(ctx, one_time)
     accounts.log_in(ctx, "alice", "a brand new password")
     assert len(_events(ctx, "user.password_changed")) == 1
 
 
 def test_confirming_counts_toward_the_throttle(ctx: Context) -> None:
+    """A stolen session guessing the password is slowed like anyone, but on
+    its own counter: it cannot lock the owner out of signing in."""
     _alice(ctx)
     accounts.confirm_password(ctx, "alice", PASSWORD)
     for _ in range(3):
         with pytest.raises(LoginRefused, match="your password is not correct"):
             accounts.confirm_password(ctx, "alice", WRONG)
-    assert "too many failed attempts" in str(_refused(ctx, PASSWORD))
     with pytest.raises(LoginRefused, match="too many failed attempts"):
         accounts.confirm_password(ctx, "alice", PASSWORD)
+    with pytest.raises(LoginRefused, match="too many failed attempts"):
+        accounts.change_password(ctx, "alice", PASSWORD, "a brand new password")
+    assert accounts.log_in(ctx, "alice", PASSWORD, client="web:192.0.2.1")
 
 
 def test_the_first_admin_is_made_once(ctx: Context) -> None:
@@ -370,6 +485,8 @@ def test_the_migration_matches_the_models_and_downgrades(ctx: Context) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-    assert {"users", "api_tokens", "web_sessions"} <= set(
+    assert {"users", "api_tokens", "web_sessions", "sign_in_throttle"} <= set(
         inspect(engine).get_table_names()
     )
+    user_columns = {c["name"] for c in inspect(engine).get_columns("users")}
+    assert not user_columns & {"failed_logins", "last_failed_at", "locked_until"}

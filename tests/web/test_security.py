@@ -129,6 +129,56 @@ def test_sign_in_never_keeps_a_session_secret_the_browser_brought(
     assert not is_open(site, planted)
 
 
+# --- The sign-in throttle -----------------------------------------------------
+
+
+def _sign_in(client: Client, username: str, password: str) -> httpx.Response:
+    form = client.get("/appliance/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token
+    return client.post(
+        "/appliance/login",
+        data={"csrf": token.group(1), "username": username, "password": password},
+    )
+
+
+def _lock_out(site: Site, client: Client, username: str) -> list[str]:
+    """Ten wrong passwords, waiting out each delay: "status retry-after"."""
+    answers = []
+    for failures in range(1, 11):
+        answer = _sign_in(client, username, "wrong password!")
+        answers.append(f"{answer.status_code} {answer.headers.get('retry-after')}")
+        site.clock.advance(seconds=2 ** max(0, failures - 3))
+    return answers
+
+
+def test_a_stranger_cannot_lock_the_admin_out(site: Site) -> None:
+    """The first admin is always `admin`: failing on purpose from one
+    address must not keep the real admin, elsewhere, from signing in."""
+    site.user(Role.ADMIN, "admin")
+    stranger = site.anonymous("198.51.100.66")
+    assert _lock_out(site, stranger, "admin")[-1] == "429 900"
+    assert _sign_in(stranger, "admin", PASSWORD).status_code == 429
+
+    owner = site.anonymous("192.0.2.10")
+    answer = _sign_in(owner, "admin", PASSWORD)
+    assert (answer.status_code, answer.headers["location"]) == (
+        303,
+        "/appliance/status",
+    )
+    assert _sign_in(stranger, "admin", PASSWORD).status_code == 429
+
+
+def test_the_throttle_does_not_tell_which_names_exist(site: Site) -> None:
+    """An unknown name is delayed and locked exactly as a real one is."""
+    site.user(Role.ADMIN, "alice")
+    known = _lock_out(site, site.anonymous("198.51.100.7"), "alice")
+    unknown = _lock_out(site, site.anonymous("198.51.100.8"), "nobody-here")
+    assert known == unknown
+    assert known[:5] == ["401 None", "401 None", "429 1", "429 2", "429 4"]
+    assert known[-1] == "429 900"
+
+
 # --- Input that must be refused, never crash ----------------------------------
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from certdesk.errors import LoginRefused
 from certdesk.services import accounts
 from certdesk.services.accounts import Role
 from certdesk.services.audit import list_events
@@ -124,6 +125,9 @@ def test_repeated_failures_are_slowed_then_locked_and_recorded(
     assert throttled.status_code == 429
     assert throttled.headers["retry-after"] == "1"
     assert "try again in" in throttled.text
+    # The throttle holds this address back, not the account.
+    elsewhere = site.anonymous("192.0.2.44")
+    assert _sign_in(elsewhere, "alice", PASSWORD) == "303 /appliance/status"
 
     clock.advance(seconds=2)
     assert _sign_in(client, "alice", PASSWORD) == "303 /appliance/status"
@@ -134,3 +138,19 @@ def test_repeated_failures_are_slowed_then_locked_and_recorded(
     # Before sign-in, the trail names where the attempt came from.
     assert {e["actor"] for e in failed} == {"web:127.0.0.1"}
     assert all(PASSWORD not in str(e) and "wrong password" not in str(e) for e in trail)
+
+
+def test_the_users_page_says_from_how_many_addresses_an_account_is_locked(
+    site: Site, clock: FakeClock
+) -> None:
+    site.user(Role.ADMIN, "alice")
+    for address in ("203.0.113.5", "203.0.113.6"):
+        for failures in range(1, 11):
+            with pytest.raises(LoginRefused):
+                accounts.log_in(site.ctx, "alice", "wrong", client=f"web:{address}")
+            clock.advance(seconds=2 ** max(0, failures - 3))
+    page = site.browser(Role.ADMIN).client.get("/appliance/users")
+    assert page.status_code == 200
+    row = page.text.split('id="user-alice"', 1)[1].split("</tr>", 1)[0]
+    assert "enabled" in row
+    assert "locked from 2 addresses until" in row

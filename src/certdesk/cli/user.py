@@ -193,10 +193,15 @@ def _status(v: UserView) -> str:
     if v.disabled:
         return "disabled"
     if v.locked_until is not None:
-        return f"locked until {_when(v.locked_until)}"
+        until = _when(v.locked_until)
+        return f"locked from {_addresses(v.locked_clients)} until {until}"
     if v.must_change_password:
         return "must change password"
     return "enabled"
+
+
+def _addresses(count: int) -> str:
+    return f"{count} address" + ("" if count == 1 else "es")
 
 
 def _when(moment: dt.datetime) -> str:

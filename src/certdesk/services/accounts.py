@@ -1,15 +1,21 @@
 """User accounts for the web interface: who may sign in, and with what role.
 
 Passwords are kept only as Argon2id hashes and never reach an event, a log
-line or an error. Signing in is throttled per account, on the user's row, so
-that every worker process and node counts the same failures: after the third
-consecutive failure each attempt waits 1, 2, 4 ... seconds after the last
-one, and the tenth locks the account for 15 minutes; once locked, every
-further failure locks it again until a success or a password reset.
+line or an error. Signing in is throttled per (client, user name), in the
+store so that every worker process and node counts the same failures: after
+the third consecutive failure each attempt waits 1, 2, 4 ... seconds after
+the last one, and the tenth locks that client out of that name for 15
+minutes; once locked, every further failure locks it again until a success,
+a password reset, or a day without failures.
+
+Per client, so that a stranger failing on purpose cannot lock the real user
+out from elsewhere; the same for unknown names as for accounts, so that the
+answers never tell whether a name exists.
 """
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import math
 import re
@@ -27,7 +33,7 @@ from sqlalchemy.orm import Session
 from certdesk.errors import Conflict, InvalidInput, LoginRefused
 from certdesk.services import audit
 from certdesk.services.context import Context
-from certdesk.store import events, schema, web_sessions
+from certdesk.store import events, schema, throttle, web_sessions
 from certdesk.store import users as stored
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,8 @@ FIRST_ADMIN = "admin"
 FREE_FAILURES = 3
 LOCK_AFTER = 10
 LOCK_FOR = dt.timedelta(minutes=15)
+# A counter with no failure for this long is forgotten (and swept on write).
+FORGET_AFTER = dt.timedelta(days=1)
 
 WRONG_LOGIN = "user name or password is not correct; check both and try again"
 WRONG_CURRENT = (
@@ -72,8 +80,10 @@ class UserView:
     must_change_password: bool
     created_at: dt.datetime
     last_login_at: dt.datetime | None
-    # Set only while the account is locked.
-    locked_until: dt.datetime | None
+    # While some client is locked out of the account: how many, and until
+    # when the last of those locks lasts.
+    locked_until: dt.datetime | None = None
+    locked_clients: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +96,7 @@ class UserView:
             "created_at": json_time(self.created_at),
             "last_login_at": json_time(self.last_login_at),
             "locked_until": json_time(self.locked_until),
+            "locked_clients": self.locked_clients,
         }
 
 
@@ -120,6 +131,16 @@ def json_time(moment: dt.datetime | None) -> str | None:
 def canonical_username(username: str) -> str:
     """User names are compared in lower case, without surrounding spaces."""
     return username.strip().lower()
+
+
+def session_client(username: str) -> str:
+    """The throttle's client for re-authentication inside a signed-in session.
+
+    One counter per account, apart from every sign-in address: a stolen
+    session guessing the password is slowed and locked like anyone, but
+    cannot lock the owner out of signing in.
+    """
+    return f"session:{canonical_username(username)}"
 
 
 def check_password_rules(password: str, username: str) -> None:
@@ -169,7 +190,6 @@ def add_user(
             password_hash=hashed,
             must_change_password=one_time,
             disabled=False,
-            failed_logins=0,
             created_at=now,
             password_changed_at=None if one_time else now,
         )
@@ -194,13 +214,19 @@ def add_user(
 def list_users(ctx: Context) -> list[UserView]:
     now = ctx.now()
     with ctx.store.transaction() as session:
-        return [user_view(row, now) for row in stored.list_users(session)]
+        locks = throttle.locks(session, now)
+        return [
+            user_view(row, now, locks.get(row.username))
+            for row in stored.list_users(session)
+        ]
 
 
 def get_user(ctx: Context, username: str) -> UserView:
     now = ctx.now()
     with ctx.store.transaction() as session:
-        return user_view(stored.get_user(session, canonical_username(username)), now)
+        return _view_with_locks(
+            session, stored.get_user(session, canonical_username(username)), now
+        )
 
 
 def set_email(ctx: Context, username: str, email: str | None) -> UserView:
@@ -255,7 +281,8 @@ def enable_user(ctx: Context, username: str) -> UserView:
 
 
 def reset_password(ctx: Context, username: str) -> str:
-    """A new one-time password; the lock is lifted and every session ends."""
+    """A new one-time password; every client's lock on the account is lifted
+    and every session ends."""
     password = _one_time_password()
     hashed = _hasher.hash(password)
     now = ctx.now()
@@ -265,7 +292,7 @@ def reset_password(ctx: Context, username: str) -> str:
         row.password_hash = hashed
         row.must_change_password = True
         row.password_changed_at = now
-        _clear_failures(row)
+        throttle.forget_user(session, row.username)
         ended = web_sessions.end_for_user(session, row.id)
         audit.record(
             ctx, session, now, "user.password_reset", row, {"sessions_ended": ended}
@@ -274,9 +301,12 @@ def reset_password(ctx: Context, username: str) -> str:
     return password
 
 
-def change_password(ctx: Context, username: str, current: str, new: str) -> UserView:
+def change_password(
+    ctx: Context, username: str, current: str, new: str, *, client: str = ""
+) -> UserView:
     """The user's own change: proves the current password, which counts as a
-    sign-in attempt for the throttle, then sets the new one.
+    sign-in attempt for the throttle (as `client`, by default the account's
+    `session_client`), then sets the new one.
 
     Every session of the user ends: one opened by whoever else knew the old
     password must not outlive it. The caller starts a new one for the user.
@@ -297,25 +327,32 @@ def change_password(ctx: Context, username: str, current: str, new: str) -> User
         details = {"sessions_ended": ended}
         audit.record(ctx, session, now, "user.password_changed", row, details)
 
-    return _authenticate(ctx, username, current, WRONG_CURRENT, change)
+    client = client or session_client(username)
+    return _authenticate(ctx, username, current, WRONG_CURRENT, change, client)
 
 
-def confirm_password(ctx: Context, username: str, password: str) -> None:
-    """Ask a signed-in user for their password again, before exporting a key."""
-    _authenticate(ctx, username, password, WRONG_CURRENT, None)
+def confirm_password(
+    ctx: Context, username: str, password: str, *, client: str = ""
+) -> None:
+    """Ask a signed-in user for their password again, before exporting a key;
+    throttled as `client`, by default the account's `session_client`."""
+    client = client or session_client(username)
+    _authenticate(ctx, username, password, WRONG_CURRENT, None, client)
 
 
-def log_in(ctx: Context, username: str, password: str) -> UserView:
+def log_in(ctx: Context, username: str, password: str, *, client: str = "") -> UserView:
     """Check a sign-in; raises LoginRefused, which never says if the name exists.
 
-    The caller still has to look at `must_change_password` on the result.
+    `client` (the web page passes the address it saw) picks the throttle's
+    counter: failures from one client never slow or lock another. The caller
+    still has to look at `must_change_password` on the result.
     """
 
     def signed_in(session: Session, row: schema.User, now: dt.datetime) -> None:
         row.last_login_at = now
         audit.record(ctx, session, now, "user.logged_in", row, {})
 
-    view = _authenticate(ctx, username, password, WRONG_LOGIN, signed_in)
+    view = _authenticate(ctx, username, password, WRONG_LOGIN, signed_in, client)
     log.info("user signed in", extra={"user": view.username})
     return view
 
@@ -342,14 +379,15 @@ def _authenticate(
     password: str,
     wrong: str,
     on_success: OnSuccess | None,
+    client: str,
 ) -> UserView:
     """The password check behind sign-in, re-authentication and change.
 
     Failures are recorded and committed before the refusal is raised, so the
     throttle sees them. Unknown names and disabled accounts cost one Argon2
-    verification, as a wrong password does, and get the same message.
+    verification, as a wrong password does, and are counted, delayed and
+    locked alike, with the same answers.
     """
-    dummy = _dummy_hash()
     now = ctx.now()
     name = canonical_username(username)
     refusal: LoginRefused | None = None
@@ -358,87 +396,118 @@ def _authenticate(
         row = None
         if _USERNAME.fullmatch(name):
             row = stored.find_user(session, name, lock=True)
-        if row is None:
-            _verify(dummy, password)
-            events.record(
-                session,
-                at=now,
-                actor=ctx.actor,
-                action="user.login_failed",
-                object_type="user",
-                # The attempted name is not kept: people type their password
-                # into the name field, and the trail must never hold one.
-                object_name=None,
-                details={"failures": 0, "reason": "unknown-user"},
-            )
-            refusal = LoginRefused(wrong)
-        else:
-            refusal = _refusal(ctx, session, row, password, wrong, now)
-            if refusal is None:
-                _clear_failures(row)
-                if _hasher.check_needs_rehash(row.password_hash):
-                    row.password_hash = _hasher.hash(password)
-                if on_success is not None:
-                    on_success(session, row, now)
-            view = user_view(row, now)
+        counter = throttle.claim(
+            session, throttle_key(client, name), row.username if row else None
+        )
+        refusal = _refusal(ctx, session, row, counter, password, wrong, now)
+        if refusal is None:
+            assert row is not None, "only a known account can succeed"
+            throttle.forget(session, counter)
+            if _hasher.check_needs_rehash(row.password_hash):
+                row.password_hash = _hasher.hash(password)
+            if on_success is not None:
+                on_success(session, row, now)
+            view = _view_with_locks(session, row, now)
 
     if refusal is not None:
         raise refusal
     return view
 
 
+def throttle_key(client: str, name: str) -> str:
+    """SHA-256 hex of client and canonical name: the name may be a password
+    typed into the wrong field, so it is never stored in clear."""
+    material = f"{client}\0{canonical_username(name)}"
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _refusal(
     ctx: Context,
     session: Session,
-    row: schema.User,
+    row: schema.User | None,
+    counter: schema.SignInThrottle,
     password: str,
     wrong: str,
     now: dt.datetime,
 ) -> LoginRefused | None:
-    """Why this attempt on a known account fails, with the failure recorded."""
+    """Why this attempt fails, with the failure recorded; None to let it in.
+
+    `row` is None for an unknown name: everything but the event's object is
+    the same as for a wrong password on an account.
+    """
+
+    def record(action: str, details: dict[str, Any]) -> None:
+        if row is not None:
+            audit.record(ctx, session, now, action, row, details)
+            return
+        events.record(
+            session,
+            at=now,
+            actor=ctx.actor,
+            action=action,
+            object_type="user",
+            # The attempted name is not kept: people type their password
+            # into the name field, and the trail must never hold one.
+            object_name=None,
+            details=details,
+        )
 
     def failed(reason: str) -> None:
-        details = {"failures": row.failed_logins, "reason": reason}
-        audit.record(ctx, session, now, "user.login_failed", row, details)
+        record("user.login_failed", {"failures": counter.failures, "reason": reason})
 
-    if row.disabled:
-        _verify(_dummy_hash(), password)
-        failed("disabled")
-        return LoginRefused(wrong)
+    if counter.last_failed_at is not None and now - counter.last_failed_at >= (
+        FORGET_AFTER
+    ):
+        _clear(counter)
 
-    reason, wait = _waiting(row, now)
-    if reason is not None:
-        failed(reason)
+    waiting, wait = _waiting(counter, now)
+    if waiting is not None:
+        failed(waiting)
         return LoginRefused(_too_many(wait), retry_after=wait)
 
-    if _verify(row.password_hash, password):
+    if row is None:
+        _verify(_dummy_hash(), password)
+        reason = "unknown-user"
+    elif row.disabled:
+        _verify(_dummy_hash(), password)
+        reason = "disabled"
+    elif _verify(row.password_hash, password):
         return None
+    else:
+        reason = "password"
 
-    row.failed_logins += 1
-    row.last_failed_at = now
-    failed("password")
-    if row.failed_logins >= LOCK_AFTER:
-        row.locked_until = now + LOCK_FOR
-        until = json_time(row.locked_until)
-        details = {"failures": row.failed_logins, "until": until}
-        audit.record(ctx, session, now, "user.locked", row, details)
-        log.warning("account locked", extra={"user": row.username})
+    counter.failures += 1
+    counter.last_failed_at = now
+    throttle.sweep(session, now - FORGET_AFTER, keep=counter.key_sha256)
+    failed(reason)
+    if counter.failures >= LOCK_AFTER:
+        counter.locked_until = now + LOCK_FOR
+        until = json_time(counter.locked_until)
+        record("user.locked", {"failures": counter.failures, "until": until})
+        log.warning(
+            "sign-in locked for a client",
+            extra={"user": row.username if row else None, "actor": ctx.actor},
+        )
         wait = _seconds(LOCK_FOR)
         return LoginRefused(_too_many(wait), retry_after=wait)
-    if row.failed_logins >= FREE_FAILURES:
-        return LoginRefused(wrong, retry_after=_backoff(row.failed_logins))
+    if counter.failures >= FREE_FAILURES:
+        return LoginRefused(wrong, retry_after=_backoff(counter.failures))
     return LoginRefused(wrong)
 
 
-def _waiting(row: schema.User, now: dt.datetime) -> tuple[str | None, int]:
+def _waiting(
+    counter: schema.SignInThrottle, now: dt.datetime
+) -> tuple[str | None, int]:
     """("locked" or "throttled", seconds to wait), or (None, 0) to check."""
-    if row.locked_until is not None and now < row.locked_until:
-        return "locked", _seconds(row.locked_until - now)
+    if counter.locked_until is not None and now < counter.locked_until:
+        return "locked", _seconds(counter.locked_until - now)
     if (
-        FREE_FAILURES <= row.failed_logins < LOCK_AFTER
-        and row.last_failed_at is not None
+        FREE_FAILURES <= counter.failures < LOCK_AFTER
+        and counter.last_failed_at is not None
     ):
-        allowed = row.last_failed_at + dt.timedelta(seconds=_backoff(row.failed_logins))
+        allowed = counter.last_failed_at + dt.timedelta(
+            seconds=_backoff(counter.failures)
+        )
         if now < allowed:
             return "throttled", _seconds(allowed - now)
     return None, 0
@@ -460,10 +529,10 @@ def _too_many(wait: int) -> str:
     return f"too many failed attempts; try again in {text}"
 
 
-def _clear_failures(row: schema.User) -> None:
-    row.failed_logins = 0
-    row.last_failed_at = None
-    row.locked_until = None
+def _clear(counter: schema.SignInThrottle) -> None:
+    counter.failures = 0
+    counter.last_failed_at = None
+    counter.locked_until = None
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -527,9 +596,20 @@ def _taken(name: str) -> Conflict:
     )
 
 
-def user_view(row: schema.User, now: dt.datetime) -> UserView:
-    """The account as interfaces show it; `locked_until` only while locked."""
-    locked = row.locked_until if row.locked_until and row.locked_until > now else None
+def _view_with_locks(session: Session, row: schema.User, now: dt.datetime) -> UserView:
+    return user_view(
+        row, now, throttle.locks(session, now, row.username).get(row.username)
+    )
+
+
+def user_view(
+    row: schema.User,
+    now: dt.datetime,
+    locks: tuple[int, dt.datetime] | None = None,
+) -> UserView:
+    """The account as interfaces show it; `locks` is (clients locked out, until
+    when), from `throttle.locks` at `now`."""
+    clients, locked = locks if locks is not None else (0, None)
     return UserView(
         id=row.id,
         username=row.username,
@@ -540,4 +620,5 @@ def user_view(row: schema.User, now: dt.datetime) -> UserView:
         created_at=row.created_at,
         last_login_at=row.last_login_at,
         locked_until=locked,
+        locked_clients=clients,
     )

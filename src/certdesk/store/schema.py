@@ -195,8 +195,8 @@ class AcmeChallenge(Base):
 class User(Base):
     """A person who signs in to the web interface.
 
-    The password is kept only as an Argon2id hash. The failure counters live on
-    the row so that every worker process throttles the same account alike.
+    The password is kept only as an Argon2id hash. Failed sign-ins are counted
+    in `sign_in_throttle`, per client and name, not here.
     """
 
     __tablename__ = "users"
@@ -209,12 +209,27 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean)
     disabled: Mapped[bool] = mapped_column(Boolean)
-    failed_logins: Mapped[int] = mapped_column(Integer)
-    last_failed_at: Mapped[dt.datetime | None]
-    locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
     last_login_at: Mapped[dt.datetime | None]
     password_changed_at: Mapped[dt.datetime | None]
+
+
+class SignInThrottle(Base):
+    """Consecutive failed sign-ins of one client with one user name.
+
+    Keyed by the SHA-256 of client and name, so a password typed into the name
+    field is never stored in clear; `username` is set only when the name is an
+    existing account's, for resets and the Users page. In the store, not in a
+    process, so that every worker and node counts the same failures.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    locked_until: Mapped[dt.datetime | None]
 
 
 class ApiToken(Base):

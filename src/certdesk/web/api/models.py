@@ -316,7 +316,11 @@ class UserOut(BaseModel):
     created_at: Timestamp
     last_login_at: Timestamp | None
     locked_until: Timestamp | None = Field(
-        description="Set while too many failed sign-ins lock the account."
+        description="While some client is locked out of the account by too many "
+        "failed sign-ins: when the last of those locks ends."
+    )
+    locked_clients: int = Field(
+        description="How many clients (addresses) are locked out of the account now."
     )
 
 

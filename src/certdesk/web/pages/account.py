@@ -57,12 +57,15 @@ async def login(request: Request) -> Response:
             status=403,
         )
 
-    # Before sign-in the only thing known of the caller is where it came from.
+    # Before sign-in the only thing known of the caller is where it came from;
+    # the throttle counts failures per (that address, user name).
     client = request.client.host if request.client else "unknown"
     visitor = dataclasses.replace(config.ctx, actor=f"web:{client}")
     try:
         user = await run_in_threadpool(
-            accounts.log_in, visitor, username, text(form, "password")
+            lambda: accounts.log_in(
+                visitor, username, text(form, "password"), client=f"web:{client}"
+            )
         )
     except LoginRefused as exc:
         problem = problem_for(exc)
@@ -112,12 +115,15 @@ async def change_password(
         return await _password_page(request, caller, errors, status=422)
 
     try:
+        username = caller.principal.username
         await run_in_threadpool(
-            accounts.change_password,
-            caller.ctx,
-            caller.principal.username,
-            current,
-            new,
+            lambda: accounts.change_password(
+                caller.ctx,
+                username,
+                current,
+                new,
+                client=accounts.session_client(username),
+            )
         )
     except LoginRefused as exc:
         errors = {"current": problem_for(exc).message}

@@ -511,11 +511,14 @@ async def export(
         fmt = _export_format(chosen.fmt)
         if chosen.with_key:
             _check_passphrase(passphrase, text(form, "repeat"))
+            username = caller.principal.username
             await run_in_threadpool(
-                accounts.confirm_password,
-                caller.ctx,
-                caller.principal.username,
-                text(form, "password"),
+                lambda: accounts.confirm_password(
+                    caller.ctx,
+                    username,
+                    text(form, "password"),
+                    client=accounts.session_client(username),
+                )
             )
         exported = await run_in_threadpool(
             lambda: certificates.export(
