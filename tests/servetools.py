@@ -1,6 +1,7 @@
 """Running `certdesk serve` as a real process, for the serve and browser tests."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,3 +45,15 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise AssertionError("serve did not start listening")
+
+
+def stop_serve(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Stop a serve from `start_serve`: SIGTERM to its group, SIGKILL if it hangs."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()

@@ -7,8 +7,7 @@ import pytest
 from certdesk.services.acme import directories, preflight
 from certdesk.services.acme.client import Polling
 from certdesk.services.acme.ordering import OrderOptions
-from tests.acme.pebbletools import Pebble, available
-from tests.servetools import free_port
+from tests.acme.pebbletools import Pebble, running_pebble
 
 # Pebble answers in milliseconds; a short interval keeps the suite quick.
 FAST = Polling(interval=0.05, timeout=30)
@@ -16,13 +15,8 @@ FAST = Polling(interval=0.05, timeout=30)
 
 @pytest.fixture(scope="session")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    if not available():
-        pytest.fail("pebble is not installed; scripts/test.sh installs it")
-    server = Pebble(tmp_path_factory.mktemp("pebble"), free_port()).start()
-    try:
+    with running_pebble(tmp_path_factory.mktemp("pebble")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def loopback_names(name: str) -> list[str]:

@@ -6,6 +6,7 @@ for Pebble only, through `pebble-challtestsrv`; this machine's resolver is
 untouched. See shared/reference/pebble.md for the settings used.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,9 +15,12 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.pkitools import loopback_server
 from tests.servetools import free_port
@@ -184,3 +188,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def running_pebble(
+    folder: Path, http_port: int | None = None, *, validity_seconds: int | None = None
+) -> Iterator[Pebble]:
+    """A started Pebble, stopped afterwards. A missing pebble fails the test:
+    the test command installs it."""
+    if not available():
+        pytest.fail("pebble is not installed; scripts/test.sh installs it")
+    server = Pebble(
+        folder, http_port or free_port(), validity_seconds=validity_seconds
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,8 +6,6 @@ against Pebble's own root.
 """
 
 import json
-import os
-import signal
 import socket
 import ssl
 import time
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certdesk.cli.main import main
 from tests.acme.pebbletools import Pebble
 from tests.clitools import openssl_all
-from tests.servetools import free_port, start_serve, wait_for_port
+from tests.servetools import free_port, start_serve, stop_serve, wait_for_port
 
 PEM = Encoding.PEM
 
@@ -47,8 +45,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, pebble: Pebble) -> Iterator[S
         wait_for_port(pebble.http_port, process)
         yield Site(data_dir, https, pebble)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        stop_serve(process)
 
 
 def _acme(

@@ -8,8 +8,6 @@ serial must change, and the old certificate must be gone from the store
 once the new one is served.
 """
 
-import os
-import signal
 import socket
 import ssl
 import threading
@@ -26,8 +24,8 @@ from certdesk.services import setup
 from certdesk.services.context import Context
 from certdesk.store import schema
 from certdesk.store.datadir import DataDir
-from tests.acme.pebbletools import Pebble, available
-from tests.servetools import free_port, start_serve, wait_for_port
+from tests.acme.pebbletools import Pebble, running_pebble
+from tests.servetools import free_port, start_serve, stop_serve, wait_for_port
 
 NAME = "live.example.test"
 LIFETIME = 45
@@ -43,14 +41,9 @@ class Handshakes:
 
 @pytest.fixture(scope="module")
 def short_pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    if not available():
-        pytest.fail("pebble is not installed; scripts/test.sh installs it")
     folder = tmp_path_factory.mktemp("pebble-short")
-    server = Pebble(folder, free_port(), validity_seconds=LIFETIME).start()
-    try:
+    with running_pebble(folder, validity_seconds=LIFETIME) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _connect(port: int, context: ssl.SSLContext, seen: Handshakes) -> None:
@@ -87,8 +80,7 @@ def test_serve_renews_by_itself_while_clients_connect(
         wait_for_port(short_pebble.http_port, process)
         _run(short_pebble, data_dir, https, tmp_path, capsys)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        stop_serve(process)
 
 
 def _run(

@@ -8,10 +8,8 @@ so they pass in any order and on any xdist worker.
 
 import datetime as dt
 import re
-import signal
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from certdesk.services import accounts, setup
 from certdesk.services.accounts import Role
 from certdesk.services.context import Context
 from certdesk.store.datadir import DataDir
-from tests.servetools import free_port, start_serve, wait_for_port
+from tests.servetools import free_port, start_serve, stop_serve, wait_for_port
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "admin"
@@ -121,13 +119,7 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
         wait_for_port(https, process)
         yield Appliance(data_dir, https)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_serve(process)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ then checked by a real TLS handshake. The screenshots for the README are
 taken here too.
 """
 
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +30,7 @@ from tests.browser.conftest import (
     sha256,
     sign_in,
 )
-from tests.servetools import free_port, start_serve, wait_for_port
+from tests.servetools import free_port, start_serve, stop_serve, wait_for_port
 from tests.smtptools import Server, smtp_server
 
 MAX_HEIGHT = 1800
@@ -59,13 +57,7 @@ def pebble_and_serve(
         yield Appliance(data_dir, https), pebble
     finally:
         pebble.stop()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_serve(process)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from certdesk.errors import Conflict, InvalidInput, LoginRefused, NotFound
 from certdesk.services import accounts, sessions
 from certdesk.services.accounts import Principal, Role
 from certdesk.services.context import Context
+from certdesk.services.views import json_time
 from certdesk.store import schema
 from tests.conftest import FakeClock
 
@@ -192,7 +193,7 @@ def test_ten_failures_lock_for_fifteen_minutes(ctx: Context, clock: FakeClock) -
     [listed] = accounts.list_users(ctx)
     assert (listed.locked_until, listed.locked_clients) == (until, 1)
     [event] = _events(ctx, "user.locked")
-    assert event.details == {"failures": 10, "until": accounts.json_time(until)}
+    assert event.details == {"failures": 10, "until": json_time(until)}
 
     clock.advance(minutes=14, seconds=59)
     still = _refused(ctx, PASSWORD)

@@ -15,9 +15,8 @@ from certdesk.services.accounts import Role
 from certdesk.services.acme.responder import answering
 from certdesk.services.acme.status import list_managed
 from certdesk.services.context import Context
-from tests.acme.pebbletools import Pebble, available
+from tests.acme.pebbletools import Pebble, running_pebble
 from tests.conftest import FakeClock
-from tests.servetools import free_port
 from tests.webtools import Browser, Site, running_site
 
 REQUEST = "/appliance/certificates/letsencrypt/request"
@@ -26,13 +25,8 @@ LIST = "/appliance/certificates"
 
 @pytest.fixture(scope="module")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
-    if not available():
-        pytest.fail("pebble is not installed; scripts/test.sh installs it")
-    server = Pebble(tmp_path_factory.mktemp("pebble"), free_port()).start()
-    try:
+    with running_pebble(tmp_path_factory.mktemp("pebble")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Tables for lists, aligned fields for one object, and JSON for scripts. Human
 text goes to stdout; problems go to stderr.
 """
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,11 @@ def fields(pairs: Sequence[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+def when(moment: dt.datetime) -> str:
+    """A time in tables: to the minute, in UTC as stored."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def warn(message: str) -> None:

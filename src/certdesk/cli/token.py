@@ -1,7 +1,5 @@
 """`certdesk token`: API tokens for scripts that call the web API."""
 
-import datetime as dt
-
 import click
 
 from certdesk.cli import output
@@ -64,10 +62,10 @@ def list_(state: CliState, /, as_json: bool) -> None:
                 str(v.id),
                 v.name,
                 str(v.role),
-                _when(v.created_at),
+                output.when(v.created_at),
                 v.created_by,
-                _when(v.last_used_at) if v.last_used_at else "never",
-                f"revoked {_when(v.revoked_at)}" if v.revoked_at else "active",
+                output.when(v.last_used_at) if v.last_used_at else "never",
+                f"revoked {output.when(v.revoked_at)}" if v.revoked_at else "active",
             ]
             for v in views
         ],
@@ -89,7 +87,3 @@ def revoke(state: CliState, /, as_json: bool, ref: str) -> None:
         output.emit_json(view.as_json())
     else:
         click.echo(f"Revoked API token {view.id} ({view.name})")
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

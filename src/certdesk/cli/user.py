@@ -5,7 +5,6 @@ directory, so it asks for no sign-in. Passwords are read from a file, never
 taken as arguments, and one-time passwords are printed once to stdout only.
 """
 
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -92,7 +91,7 @@ def list_(state: CliState, /, as_json: bool) -> None:
                 str(v.role),
                 v.email or "-",
                 _status(v),
-                _when(v.last_login_at) if v.last_login_at else "never",
+                output.when(v.last_login_at) if v.last_login_at else "never",
             ]
             for v in views
         ],
@@ -193,7 +192,7 @@ def _status(v: UserView) -> str:
     if v.disabled:
         return "disabled"
     if v.locked_until is not None:
-        until = _when(v.locked_until)
+        until = output.when(v.locked_until)
         return f"locked from {_addresses(v.locked_clients)} until {until}"
     if v.must_change_password:
         return "must change password"
@@ -202,7 +201,3 @@ def _status(v: UserView) -> str:
 
 def _addresses(count: int) -> str:
     return f"{count} address" + ("" if count == 1 else "es")
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -26,7 +26,7 @@ The rules:
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 DAY = dt.timedelta(days=1)
@@ -100,6 +100,15 @@ class Policy:
     min_retry: dt.timedelta = dt.timedelta(seconds=5)
     # How long to wait before looking again at an attempt still running.
     in_progress_check: dt.timedelta = dt.timedelta(minutes=1)
+
+    def with_lead(self, renew_before: dt.timedelta) -> "Policy":
+        """This policy renewing `renew_before` ahead of expiry; the error point
+        keeps its share of the lead (25 of 30 days) when the lead is shorter."""
+        return replace(
+            self,
+            renew_before=renew_before,
+            error_at=min(self.error_at, renew_before * 5 / 6),
+        )
 
     def lead(self, validity: Validity) -> dt.timedelta:
         """How long before expiry renewal starts."""

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from certdesk.errors import Conflict, InvalidInput, LoginRefused
 from certdesk.services import audit
 from certdesk.services.context import Context
+from certdesk.services.views import json_time
 from certdesk.store import events, schema, throttle, web_sessions
 from certdesk.store import users as stored
 
@@ -119,13 +120,6 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
-
-
-def json_time(moment: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as every JSON form of certdesk writes times."""
-    if moment is None:
-        return None
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def canonical_username(username: str) -> str:

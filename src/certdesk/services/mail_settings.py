@@ -16,6 +16,7 @@ from certdesk.errors import InvalidInput
 from certdesk.services import mail
 from certdesk.services.context import Context
 from certdesk.services.mail import DEFAULT_PORTS, Security, SmtpSettings
+from certdesk.services.views import json_time
 from certdesk.store import events
 from certdesk.store import mail_settings as stored
 from certdesk.store.mail_settings import Stored
@@ -51,7 +52,7 @@ class MailSettingsView:
             "password_set": self.password_set,
             "from_address": self.from_address,
             "ca_bundle_subjects": list(self.ca_bundle_subjects),
-            "updated_at": _iso(self.updated_at),
+            "updated_at": json_time(self.updated_at),
             "updated_by": self.updated_by,
         }
 
@@ -289,7 +290,3 @@ def _password_change(user: str | None, given: str | None) -> str:
     if user is None:
         return "none"
     return "set" if given is not None else "kept"
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

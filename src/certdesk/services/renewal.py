@@ -63,9 +63,7 @@ class Settings:
 
 def policy_for_days(days: float) -> Policy:
     """The default policy with a renewal lead of `days`; error at 25/30 of it."""
-    lead = dt.timedelta(days=days)
-    base = Policy()
-    return replace(base, renew_before=lead, error_at=min(base.error_at, lead * 5 / 6))
+    return Policy().with_lead(dt.timedelta(days=days))
 
 
 @dataclass
@@ -319,13 +317,7 @@ def _policy(policy: Policy, item: _Item) -> Policy:
     """A lead requested for this certificate wins over the configured one."""
     if item.renew_before_days == DEFAULT_RENEW_BEFORE_DAYS:
         return policy
-    return replace(
-        policy,
-        renew_before=dt.timedelta(days=item.renew_before_days),
-        error_at=min(
-            policy.error_at, dt.timedelta(days=item.renew_before_days) * 5 / 6
-        ),
-    )
+    return policy.with_lead(dt.timedelta(days=item.renew_before_days))
 
 
 def _plan(item: _Item, policy: Policy, now: dt.datetime) -> Plan:

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from certdesk.errors import Conflict, InvalidInput
 from certdesk.pki.certificates import printable
 from certdesk.services import audit
-from certdesk.services.accounts import Principal, Role, json_time
+from certdesk.services.accounts import Principal, Role
 from certdesk.services.context import Context
+from certdesk.services.views import json_time
 from certdesk.store import schema
 from certdesk.store import tokens as stored
 

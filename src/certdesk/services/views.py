@@ -6,7 +6,7 @@ fields may be added, never renamed or removed.
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from certdesk.pki.certificates import CertificateFacts, load_stored, read_facts
 from certdesk.pki.chain import ChainStatus
@@ -64,8 +64,8 @@ class CertificateView:
             "issued_to": f.subject_cn,
             "issued_by": f.issuer_cn,
             "sans": f.sans,
-            "not_before": _iso(f.not_before),
-            "not_after": _iso(f.not_after),
+            "not_before": json_time(f.not_before),
+            "not_after": json_time(f.not_after),
             "days_left": self.days_left,
             "fingerprint_sha256": f.fingerprint_sha256,
             "fingerprint_sha1": f.fingerprint_sha1,
@@ -152,7 +152,7 @@ class RequestView:
             "key": self.key,
             "status": self.status,
             "certificate_id": self.certificate_id,
-            "created_at": _iso(self.created_at),
+            "created_at": json_time(self.created_at),
         }
         if with_pem:
             data["pem"] = self.pem
@@ -177,7 +177,7 @@ def request_view(row: schema.Request, key: schema.Key) -> RequestView:
 def event_json(row: schema.Event) -> dict[str, Any]:
     return {
         "id": row.id,
-        "at": _iso(row.at),
+        "at": json_time(row.at),
         "actor": row.actor,
         "action": row.action,
         "object_type": row.object_type,
@@ -187,5 +187,14 @@ def event_json(row: schema.Event) -> dict[str, Any]:
     }
 
 
-def _iso(moment: dt.datetime) -> str:
+@overload
+def json_time(moment: dt.datetime) -> str: ...
+@overload
+def json_time(moment: None) -> None: ...
+@overload
+def json_time(moment: dt.datetime | None) -> str | None: ...
+def json_time(moment: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every JSON form of certdesk writes times."""
+    if moment is None:
+        return None
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -38,6 +38,7 @@ from certdesk.pki.chain import Candidate, ChainBuilder
 from certdesk.pki.issuing import build_request
 from certdesk.pki.keys import HeldKey, KeyType, generate_key, spki_sha256
 from certdesk.pki.names import SubjectSpec, check_dns_name
+from certdesk.pki.renewal import Policy, Validity, renew_at
 from certdesk.services import chains as chain_service
 from certdesk.services.acme import accounts
 from certdesk.services.acme import preflight as probing
@@ -46,6 +47,7 @@ from certdesk.services.acme.client import ACCOUNT_GONE, CaError, Eab, Polling
 from certdesk.services.acme.directories import Directory
 from certdesk.services.context import Context
 from certdesk.services.trust import mozilla_roots
+from certdesk.services.views import json_time
 from certdesk.store import acme as stored_acme
 from certdesk.store import appliance, events, schema
 from certdesk.store import certificates as stored
@@ -106,7 +108,7 @@ class Issued:
             "certificate_id": self.certificate_id,
             "name": self.name,
             "fingerprint_sha256": self.fingerprint_sha256,
-            "not_after": self.not_after.isoformat().replace("+00:00", "Z"),
+            "not_after": json_time(self.not_after),
             "managed_id": self.managed_id,
             "identifiers": list(self.identifiers),
             "chain_status": self.chain_status,
@@ -535,22 +537,17 @@ def _remove(
 def _succeeded(
     managed: schema.ManagedCertificate, row: schema.Certificate, now: dt.datetime
 ) -> None:
-    """A fresh certificate: valid, and due again `renew_before_days` ahead.
+    """A fresh certificate: valid, and due again by the renewal policy's lead.
 
     The renewal scheduler recomputes the time (and may move it earlier on the
     CA's renewal information); this is the default it starts from.
     """
-    before = dt.timedelta(days=managed.renew_before_days)
-    lifetime = row.not_after - row.not_before
-    # Short-lived certificates (Pebble's minutes) renew at a third of their life.
-    if before >= lifetime:
-        before = lifetime / 3
-        reason = "a third of its lifetime before expiry"
-    else:
-        reason = f"{managed.renew_before_days} days before expiry"
+    policy = Policy().with_lead(dt.timedelta(days=managed.renew_before_days))
+    validity = Validity(row.not_before, row.not_after)
+    planned, reason = renew_at(validity, policy, None, managed.jitter_fraction)
     managed.state = "valid"
-    managed.next_renewal_at = row.not_after - before
-    managed.next_renewal_reason = reason
+    managed.next_renewal_at = planned
+    managed.next_renewal_reason = reason.text
     managed.last_attempt_at = now
     managed.last_success_at = now
     managed.last_error = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from certdesk.services.context import Context
+from certdesk.services.views import json_time
 from certdesk.store import acme as stored_acme
 
 
@@ -43,15 +44,15 @@ class ManagedView:
             "directory": self.directory,
             "key_type": self.key_type,
             "state": self.state,
-            "not_after": _iso(self.not_after),
+            "not_after": json_time(self.not_after),
             "days_left": self.days_left,
-            "next_renewal_at": _iso(self.next_renewal_at),
+            "next_renewal_at": json_time(self.next_renewal_at),
             "next_renewal_reason": self.next_renewal_reason,
-            "last_attempt_at": _iso(self.last_attempt_at),
+            "last_attempt_at": json_time(self.last_attempt_at),
             "last_error": self.last_error,
             "failures": self.failures,
-            "last_success_at": _iso(self.last_success_at),
-            "retry_not_before": _iso(self.retry_not_before),
+            "last_success_at": json_time(self.last_success_at),
+            "retry_not_before": json_time(self.retry_not_before),
             "rate_limited": self.rate_limited,
             "superseded_certificate_id": self.superseded_certificate_id,
         }
@@ -86,7 +87,3 @@ def list_managed(ctx: Context) -> list[ManagedView]:
                 )
             )
         return found
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
